@@ -1,0 +1,132 @@
+//! The running broker: what every request shares, and start-up in the order
+//! that fails fast (policies, database, bootstrap, keys, TLS, listener).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+
+use crate::clock::{rfc3339, SharedClock};
+use crate::config::Settings;
+use crate::http::metrics::Metrics;
+use crate::http::{self, tls};
+use crate::jose::Jwk;
+use crate::policy::PolicyEngine;
+use crate::storage::{Db, Objects};
+use crate::{init, secret};
+
+/// State shared by every request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub objects: Objects,
+    pub policy: Arc<PolicyEngine>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    /// The broker's public signing keys as a JWKS document.
+    pub broker_jwks: Arc<serde_json::Value>,
+}
+
+impl AppState {
+    /// The current time as stored and served.
+    pub fn now(&self) -> String {
+        rfc3339(self.clock.now())
+    }
+}
+
+/// A broker ready to serve on its bound listener.
+pub struct App {
+    state: AppState,
+    tls: Arc<ServerConfig>,
+    listener: TcpListener,
+    grace: Duration,
+}
+
+impl App {
+    /// Starts everything but the accept loop. Refuses to start on a policy
+    /// set that does not validate, a secret file others can read, or a
+    /// database that cannot be migrated.
+    pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
+        let policy = PolicyEngine::load(&settings.policy.dir)
+            .with_context(|| format!("cannot load the policies in {}", settings.policy.dir.display()))?;
+        let db = Db::open(settings).await?;
+        if settings.server.bootstrap_dev_pki {
+            let report = init::run(settings, &db, &rfc3339(clock.now())).await?;
+            if report.changed_anything() {
+                tracing::warn!(
+                    data_dir = %settings.data_dir.display(),
+                    created = report.created.len(),
+                    registered = ?report.registered.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "created a DEVELOPMENT PKI and demo parties: for development only, never for real data \
+                     (set server.bootstrap_dev_pki = false in production)"
+                );
+            }
+        }
+        let objects = Objects::open(settings)?;
+        let signing = secret::read_string(&settings.signing_key_file(), "set server.signing_key_file or run `ponte init`")?;
+        let signing = Jwk::parse(&signing)
+            .with_context(|| format!("{}", settings.signing_key_file().display()))?;
+        let broker_jwks = serde_json::json!({ "keys": [signing.public()] });
+        let tls = tls::server_config(settings)?;
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            database = ?db.engine(),
+            objects = objects.description(),
+            policy_set = policy.version(),
+            "broker ready"
+        );
+        Ok(App {
+            state: AppState {
+                db,
+                objects,
+                policy: Arc::new(policy),
+                clock,
+                metrics: Arc::new(Metrics::default()),
+                broker_jwks: Arc::new(broker_jwks),
+            },
+            tls,
+            listener,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let router = http::router(self.state.clone());
+        tls::serve(self.listener, self.tls, router, self.state.metrics.clone(), shutdown, self.grace).await;
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}

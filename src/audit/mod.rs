@@ -1,0 +1,132 @@
+//! Audit events: every authorization decision (allow and deny, with the ids
+//! of the deciding policies and the policy-set version) and every operator
+//! change. Events hold ids, hashes and decisions, never personal data.
+//!
+//! For now the log is an append-only table (triggers refuse update and
+//! delete on both databases); a Merkle tree over it makes it tamper-evident.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::storage::{Db, DbError};
+
+/// What became of a request or change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A policy allowed the request.
+    Allow,
+    /// A policy (or the absence of a permit) refused it.
+    Deny,
+    /// An operator change, made with database access rather than a policy.
+    Done,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::Done => "done",
+        }
+    }
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: String,
+    pub request_id: Option<String>,
+    /// `party:<id>`, or `operator` for administrative commands.
+    pub principal: String,
+    pub action: String,
+    /// `case:<id>`, `party:<id>`, or `broker`.
+    pub resource: String,
+    pub outcome: Outcome,
+    pub policy_ids: Vec<String>,
+    /// Version (hash) of the policy set that decided; empty for operator changes.
+    pub policy_set: String,
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// An operator change.
+    pub fn operator(action: &str, resource: &str, at: &str) -> AuditEvent {
+        AuditEvent {
+            at: at.to_owned(),
+            request_id: None,
+            principal: "operator".into(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            outcome: Outcome::Done,
+            policy_ids: Vec::new(),
+            policy_set: String::new(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> AuditEvent {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Appends an event, inside the caller's transaction when given one.
+pub async fn append<'e, E>(executor: E, event: &AuditEvent) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&event.at)
+    .bind(event.request_id.as_deref())
+    .bind(&event.principal)
+    .bind(&event.action)
+    .bind(&event.resource)
+    .bind(event.outcome.as_str())
+    .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
+    .bind(&event.policy_set)
+    .bind(event.detail.to_string())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// The newest events, newest first, with their sequence numbers.
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<(i64, AuditEvent)>, DbError> {
+    let rows = sqlx::query(
+        "select seq, at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail
+         from audit_event order by seq desc limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let outcome = match row.try_get::<String, _>("decision")?.as_str() {
+                "allow" => Outcome::Allow,
+                "deny" => Outcome::Deny,
+                _ => Outcome::Done,
+            };
+            let json = |col: &str| -> Result<serde_json::Value, sqlx::Error> {
+                let text: String = row.try_get(col)?;
+                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+            };
+            let event = AuditEvent {
+                at: row.try_get("at")?,
+                request_id: row.try_get("request_id")?,
+                principal: row.try_get("principal")?,
+                action: row.try_get("action")?,
+                resource: row.try_get("resource")?,
+                outcome,
+                policy_ids: serde_json::from_value(json("policy_ids")?).unwrap_or_default(),
+                policy_set: row.try_get("policy_set")?,
+                detail: json("detail")?,
+            };
+            Ok((row.try_get::<i64, _>("seq")?, event))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DbError::from)
+}

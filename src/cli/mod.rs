@@ -1,0 +1,189 @@
+//! The `ponte` command line: the server, administration against the
+//! configured database, and party client commands against a broker.
+
+mod admin;
+mod party_client;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// Ponte: secure document exchange and consent broker for family tracing.
+#[derive(Debug, Parser)]
+#[command(name = "ponte", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./ponte.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: credentials, embedded database, local objects.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker (creates the development PKI on first start).
+    Serve,
+    /// Create the development PKI, broker keys and demo parties (never overwrites a key).
+    Init,
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The party registry (administration, against the configured database).
+    #[command(subcommand)]
+    Party(PartyCommand),
+    /// Who am I, as the broker sees the given party.
+    Me(ClientArgs),
+    /// The party directory as published by the broker.
+    Directory(ClientArgs),
+    /// Cases (party client).
+    #[command(subcommand)]
+    Case(CaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration with secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy folder against its schema.
+    Check {
+        /// Folder with schema.cedarschema and *.cedar (default: the configured one).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartyCommand {
+    /// Register a party. Without --cert, credentials are issued by the
+    /// development CA into DATA_DIR/parties/ID/.
+    Add {
+        id: String,
+        #[arg(long)]
+        role: String,
+        /// Display name of the institution.
+        #[arg(long)]
+        name: String,
+        /// The party's client certificate (PEM), issued by the party CA.
+        #[arg(long, requires_all = ["sign_jwk", "enc_jwk"])]
+        cert: Option<PathBuf>,
+        /// The party's public Ed25519 signing JWK.
+        #[arg(long)]
+        sign_jwk: Option<PathBuf>,
+        /// The party's public X25519 encryption JWK.
+        #[arg(long)]
+        enc_jwk: Option<PathBuf>,
+    },
+    /// List the registered parties.
+    List,
+    /// Show a party with its keys.
+    Show { id: String },
+    /// Disable a party: every request it makes is refused.
+    Disable { id: String },
+    /// Replace a party's signing and encryption keys; the old ones are kept
+    /// as retired. Without --sign-jwk/--enc-jwk, new keys are generated into
+    /// DATA_DIR/parties/ID/ (the old private keys move to retired/).
+    RotateKeys {
+        id: String,
+        /// The party's new public Ed25519 signing JWK.
+        #[arg(long, requires = "enc_jwk")]
+        sign_jwk: Option<PathBuf>,
+        /// The party's new public X25519 encryption JWK.
+        #[arg(long, requires = "sign_jwk")]
+        enc_jwk: Option<PathBuf>,
+    },
+}
+
+/// How a client command reaches the broker, and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The party to act as (credentials from DATA_DIR/parties/PARTY/).
+    #[arg(long = "as", value_name = "PARTY")]
+    pub as_party: String,
+    /// Broker URL.
+    #[arg(long, env = "PONTE_BROKER", default_value = crate::client::DEFAULT_BROKER)]
+    pub broker: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Open a case for a child in the municipality's care.
+    Open {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Country of origin, ISO 3166-1 alpha-2.
+        #[arg(long)]
+        country: String,
+        /// The ministry to address (default: the only one registered).
+        #[arg(long)]
+        ministry: Option<String>,
+    },
+    /// The cases the party is on.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A case and its members.
+    Show {
+        case: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Attach a party to a case in its registered role.
+    Attach {
+        case: String,
+        /// The party to attach.
+        #[arg(long)]
+        party: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+impl Cli {
+    /// The settings, with `--data-dir` applied last.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        Ok(settings)
+    }
+
+    /// Runs the command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let settings = self.settings()?;
+        let json = self.json;
+        match self.command {
+            Command::Serve => admin::serve(&settings).await,
+            Command::Init => admin::init(&settings, json).await,
+            Command::Config(ConfigCommand::Check) => admin::config_check(&settings),
+            Command::Policy(PolicyCommand::Check { dir }) => {
+                admin::policy_check(&dir.unwrap_or_else(|| settings.policy.dir.clone()), json)
+            }
+            Command::Party(command) => admin::party(&settings, command, json).await,
+            Command::Me(client) => party_client::me(&settings, &client, json).await,
+            Command::Directory(client) => party_client::directory(&settings, &client, json).await,
+            Command::Case(command) => party_client::case(&settings, command, json).await,
+        }
+    }
+}
+
+/// Prints a value as pretty JSON.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! A typed client of the party API over mTLS, with the credentials of
+//! `DATA_DIR/parties/<party>/`. The CLI's party commands and the integration
+//! tests both use it.
+
+use std::path::Path;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::http::tls::{private_key, provider};
+use crate::init::PartyFiles;
+use crate::pki;
+use crate::secret;
+
+/// The default broker address of the embedded set-up.
+pub const DEFAULT_BROKER: &str = "https://127.0.0.1:8443";
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client set-up: {0}")]
+    Config(String),
+    #[error("cannot reach the broker: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("{status} {code}: {detail}")]
+    Problem {
+        status: u16,
+        code: String,
+        detail: String,
+        body: serde_json::Value,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status of a refused call.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Problem { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The stable problem code of a refused call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Problem { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// An HTTP client of one broker.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    /// A client acting as `party`, with the credentials of the data directory.
+    pub fn for_party(data_dir: &Path, party: &str, broker: &str) -> Result<Client, ClientError> {
+        let files = PartyFiles::new(data_dir, party);
+        if !files.tls_cert().exists() {
+            return Err(ClientError::Config(format!(
+                "no credentials for party {party:?} in {} (expected {})",
+                data_dir.display(),
+                files.tls_cert().display()
+            )));
+        }
+        let chain = pki::read_certs(&files.tls_cert()).map_err(|e| ClientError::Config(e.to_string()))?;
+        let key = secret::read(&files.tls_key(), "run `ponte init`").map_err(|e| ClientError::Config(e.to_string()))?;
+        let key = private_key(&key).map_err(|e| ClientError::Config(format!("{}: {e}", files.tls_key().display())))?;
+        Client::new(&data_dir.join("ca.crt"), Some((chain, key)), broker)
+    }
+
+    /// A client without a client certificate (public routes only).
+    pub fn anonymous(data_dir: &Path, broker: &str) -> Result<Client, ClientError> {
+        Client::new(&data_dir.join("ca.crt"), None, broker)
+    }
+
+    /// A client trusting the CA in `ca_file`, presenting `identity` if given.
+    pub fn new(
+        ca_file: &Path,
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+        broker: &str,
+    ) -> Result<Client, ClientError> {
+        let mut roots = RootCertStore::empty();
+        for ca in pki::read_certs(ca_file).map_err(|e| ClientError::Config(e.to_string()))? {
+            roots.add(ca).map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
+        }
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .with_root_certificates(roots);
+        let mut tls = match identity {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?,
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        Ok(Client {
+            http,
+            base: broker.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The full URL of an API path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The underlying HTTP client, for requests the typed helpers do not cover.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        decode(self.http.get(self.url(path)).send().await?).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        decode(self.http.post(self.url(path)).json(body).send().await?).await
+    }
+}
+
+/// The JSON body of a success, or the problem of a failure.
+pub async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response.json().await?);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    Err(ClientError::Problem {
+        status: status.as_u16(),
+        code: text("code"),
+        detail: text("detail"),
+        body,
+    })
+}

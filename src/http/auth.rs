@@ -1,0 +1,87 @@
+//! Who is calling: the party registered to the verified client certificate.
+//! A missing or unregistered certificate is refused and the refusal audited.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use super::tls::PeerCertificate;
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::parties::{self, Party};
+use crate::pki;
+use crate::policy::{self, Action, ActionKind, Authorized, RequestMeta, Resource};
+
+/// The authenticated party of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub party: Party,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Asks the policy whether the caller may perform `A` on `resource`; the
+    /// decision is audited either way.
+    pub async fn authorize<A: ActionKind>(
+        &self,
+        state: &AppState,
+        resource: Resource<'_>,
+        context: serde_json::Value,
+    ) -> Result<Authorized<A>, ApiError> {
+        let at = state.now();
+        let meta = RequestMeta {
+            request_id: self.request_id.as_deref(),
+            at: &at,
+        };
+        Ok(policy::authorize::<A>(&state.policy, &state.db, meta, &self.party, resource, context).await?)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let action = parts.extensions.get::<Action>().map(|a| a.name()).unwrap_or("unknown");
+        let Some(PeerCertificate(certificate)) = parts.extensions.get::<PeerCertificate>() else {
+            refuse(state, &request_id, "anonymous", action, "no client certificate").await?;
+            return Err(ApiError::ClientCertificateRequired);
+        };
+        let fingerprint = pki::fingerprint(certificate);
+        match parties::find_by_fingerprint(&state.db, &fingerprint).await? {
+            Some(party) => Ok(Caller { party, request_id }),
+            None => {
+                let principal = format!("certificate:{fingerprint}");
+                refuse(state, &request_id, &principal, action, "certificate not registered to a party").await?;
+                Err(ApiError::CertificateNotRegistered)
+            }
+        }
+    }
+}
+
+/// Audits an authentication refusal (no policy was consulted).
+async fn refuse(
+    state: &AppState,
+    request_id: &Option<String>,
+    principal: &str,
+    action: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let event = AuditEvent {
+        at: state.now(),
+        request_id: request_id.clone(),
+        principal: principal.to_owned(),
+        action: action.to_owned(),
+        resource: "broker".into(),
+        outcome: Outcome::Deny,
+        policy_ids: Vec::new(),
+        policy_set: state.policy.version().to_owned(),
+        detail: serde_json::json!({ "reason": reason }),
+    };
+    audit::append(state.db.pool(), &event).await?;
+    Ok(())
+}

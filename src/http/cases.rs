@@ -1,0 +1,114 @@
+//! Case routes: open, list, read, attach a party.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::ApiJson;
+use crate::app::AppState;
+use crate::cases::{self, Case, CaseError, CaseFacts, CaseId, CaseSummary, Country, Member};
+use crate::parties::{self, Party, PartyError, PartyId, Role};
+use crate::policy::actions::{AttachParty, ListCases, OpenCase, ReadCase};
+use crate::policy::Resource;
+
+/// Body of `POST /v1/cases`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCaseRequest {
+    /// The child's country of origin, ISO 3166-1 alpha-2 (e.g. `AL`).
+    pub country: String,
+    /// The ministry party the case is addressed to; may be omitted when
+    /// exactly one ministry is registered.
+    #[serde(default)]
+    pub ministry: Option<String>,
+}
+
+/// Body of `POST /v1/cases/{case}/members`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachRequest {
+    /// The party to attach, in its registered role.
+    pub party: String,
+}
+
+pub async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<OpenCaseRequest>,
+) -> Result<(StatusCode, Json<Case>), ApiError> {
+    let country = Country::parse(&body.country)?;
+    let ministry = addressed_ministry(&state, body.ministry.as_deref()).await?;
+    let proof = caller
+        .authorize::<OpenCase>(&state, Resource::Broker, json!({ "country": country.as_str() }))
+        .await?;
+    let case = cases::open(&state.db, &proof, caller.party.role, &country, &ministry, &state.now()).await?;
+    Ok((StatusCode::CREATED, Json(case)))
+}
+
+/// The ministry named, or the only active one.
+async fn addressed_ministry(state: &AppState, named: Option<&str>) -> Result<Party, ApiError> {
+    if let Some(raw) = named {
+        let id = PartyId::parse(raw)?;
+        return parties::find(&state.db, &id)
+            .await?
+            .filter(|p| p.role == Role::Ministry && p.is_active())
+            .ok_or_else(|| CaseError::NoMinistry(format!("{id} is not an active ministry")).into());
+    }
+    let mut ministries: Vec<Party> = parties::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|p| p.role == Role::Ministry && p.is_active())
+        .collect();
+    match ministries.len() {
+        1 => Ok(ministries.remove(0)),
+        0 => Err(CaseError::NoMinistry("no active ministry is registered".into()).into()),
+        _ => Err(CaseError::NoMinistry("several ministries are registered; name one in `ministry`".into()).into()),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let proof = caller.authorize::<ListCases>(&state, Resource::Broker, json!({})).await?;
+    Ok(Json(cases::list_for(&state.db, &proof).await?))
+}
+
+async fn existing(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
+    let id = CaseId::parse(raw)?;
+    Ok(cases::facts(&state.db, &id).await?.ok_or(CaseError::NotFound(id))?)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Case>, ApiError> {
+    let facts = existing(&state, &raw).await?;
+    let proof = caller.authorize::<ReadCase>(&state, Resource::Case(&facts), json!({})).await?;
+    Ok(Json(cases::show(&state.db, &proof, &facts.id).await?))
+}
+
+pub async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<AttachRequest>,
+) -> Result<(StatusCode, Json<Member>), ApiError> {
+    let facts = existing(&state, &raw).await?;
+    let id = PartyId::parse(&body.party)?;
+    let attachee = parties::find(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("unknown_party", PartyError::NotFound(id)))?;
+    let context = json!({
+        "attachee": { "__entity": { "type": "Ponte::Party", "id": attachee.id.as_str() } },
+        "attachee_role": attachee.role.as_str(),
+        "attachee_active": attachee.is_active(),
+    });
+    let proof = caller
+        .authorize::<AttachParty>(&state, Resource::Case(&facts), context)
+        .await?;
+    let member = cases::attach(&state.db, &proof, &facts.id, &attachee, &state.now()).await?;
+    Ok((StatusCode::CREATED, Json(member)))
+}

@@ -1,0 +1,218 @@
+//! One error type for the HTTP surface: every domain error maps to a status,
+//! a stable `code` and an RFC 9457 problem+json body. 5xx bodies say nothing
+//! internal; the cause is logged inside the request span.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::cases::CaseError;
+use crate::parties::PartyError;
+use crate::policy::PolicyError;
+use crate::storage::objects::ObjectError;
+use crate::storage::DbError;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("this endpoint requires a TLS client certificate issued to a registered party")]
+    ClientCertificateRequired,
+    #[error("the client certificate is not registered to any party")]
+    CertificateNotRegistered,
+    #[error("party {0} is disabled")]
+    PartyDisabled(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{detail}")]
+    NotFound { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Invalid { code: &'static str, detail: String },
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0} is unavailable; retry later")]
+    Unavailable(&'static str, String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The RFC 9457 problem document.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `urn:ponte:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable error code.
+    pub code: String,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
+            ApiError::CertificateNotRegistered | ApiError::PartyDisabled(_) | ApiError::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::ClientCertificateRequired => "client_certificate_required",
+            ApiError::CertificateNotRegistered => "certificate_not_registered",
+            ApiError::PartyDisabled(_) => "party_disabled",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Invalid { code, .. }
+            | ApiError::BadRequest { code, .. } => code,
+            ApiError::Unavailable(..) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(code: &'static str, detail: impl ToString) -> ApiError {
+        ApiError::Invalid {
+            code,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("urn:ponte:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            // Display of Internal and Unavailable never carries the cause.
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(code = self.code(), cause = %cause, "request failed"),
+            ApiError::Unavailable(what, cause) => {
+                tracing::warn!(code = self.code(), component = what, cause = %cause, "dependency unavailable")
+            }
+            other => tracing::info!(code = other.code(), detail = %other, "request refused"),
+        }
+        let status = self.status();
+        let mut response = (status, axum::Json(self.problem())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(cause) => ApiError::Unavailable("database", cause.to_string()),
+            DbError::Other(cause) => ApiError::Internal(cause.to_string()),
+        }
+    }
+}
+
+impl From<ObjectError> for ApiError {
+    fn from(e: ObjectError) -> Self {
+        match e {
+            ObjectError::NotFound(key) => ApiError::Internal(format!("object missing: {key}")),
+            ObjectError::Unavailable(cause) => ApiError::Unavailable("object store", cause.to_string()),
+        }
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::PartyDisabled { party } => ApiError::PartyDisabled(party.to_string()),
+            denied @ PolicyError::Denied { .. } => ApiError::Forbidden(denied.to_string()),
+            PolicyError::Db(db) => db.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PartyError> for ApiError {
+    fn from(e: PartyError) -> Self {
+        match e {
+            PartyError::InvalidId(_) => ApiError::invalid("invalid_party_id", e),
+            PartyError::InvalidRole(_) => ApiError::invalid("invalid_role", e),
+            PartyError::InvalidName => ApiError::invalid("invalid_display_name", e),
+            PartyError::NotFound(_) => ApiError::NotFound {
+                code: "party_not_found",
+                detail: e.to_string(),
+            },
+            PartyError::AlreadyExists(_) | PartyError::CertificateTaken(_) => ApiError::Conflict {
+                code: "party_exists",
+                detail: e.to_string(),
+            },
+            PartyError::Db(db) => db.into(),
+            PartyError::Key(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CaseError> for ApiError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::InvalidId(_) => ApiError::invalid("invalid_case_id", e),
+            CaseError::InvalidCountry(_) => ApiError::invalid("invalid_country", e),
+            CaseError::NotFound(_) => ApiError::NotFound {
+                code: "case_not_found",
+                detail: e.to_string(),
+            },
+            CaseError::AlreadyAttached(..) => ApiError::Conflict {
+                code: "already_attached",
+                detail: e.to_string(),
+            },
+            CaseError::NoMinistry(_) => ApiError::invalid("no_ministry", e),
+            CaseError::Party(p) => p.into(),
+            CaseError::Db(db) => db.into(),
+            CaseError::Corrupt(_) | CaseError::Random => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_say_nothing_internal() {
+        let problem = ApiError::Internal("password authentication failed for user ponte".into()).problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("password"), "{}", problem.detail);
+        let problem = ApiError::Unavailable("database", "connection refused 10.0.0.7:5432".into()).problem();
+        assert!(!problem.detail.contains("10.0.0.7"), "{}", problem.detail);
+        assert_eq!(problem.code, "unavailable");
+    }
+
+    #[test]
+    fn unavailable_answers_503_with_retry_after() {
+        let response = ApiError::Unavailable("database", String::new()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+}

@@ -1,0 +1,246 @@
+//! The HTTP surface. Each route maps to exactly one [`Action`] of the Cedar
+//! schema; party routes authenticate the caller by its client certificate
+//! and authorize once before the domain call. This module only routes,
+//! extracts, converts and maps errors.
+
+mod auth;
+mod cases;
+pub mod directory;
+pub mod error;
+pub mod metrics;
+mod openapi;
+mod ops;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use auth::Caller;
+pub use error::ApiError;
+
+use crate::app::AppState;
+use crate::policy::Action;
+use metrics::Metrics;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Operational routes for load balancers, scrapers and key discovery:
+    /// no client certificate, not authorized per request (their actions are
+    /// in the schema, permitted to `Anonymous`) and not audited, so probes do
+    /// not flood the evidence log.
+    Public,
+    /// Party routes: mTLS identity, one Cedar decision, audited.
+    Party,
+}
+
+/// Makes the JSON Schema of a body for the API description.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// What a route answers on success.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    Json(SchemaFn),
+    Text(&'static str),
+}
+
+/// One route: what it does, for whom, and its documentation.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// Path in axum and OpenAPI syntax (`/v1/cases/{id}`).
+    pub path: &'static str,
+    pub action: Action,
+    pub access: Access,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub request: Option<SchemaFn>,
+    pub status: u16,
+    pub response: Body,
+}
+
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spec(
+    method: Method,
+    path: &'static str,
+    action: Action,
+    access: Access,
+    operation_id: &'static str,
+    summary: &'static str,
+    request: Option<SchemaFn>,
+    status: u16,
+    response: Body,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        action,
+        access,
+        operation_id,
+        summary,
+        request,
+        status,
+        response,
+    }
+}
+
+/// Every route of the broker with its handler. The route test, the OpenAPI
+/// document and the router are all made from this one list.
+pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::{Party, Public};
+    use Method as M;
+    vec![
+        (
+            spec(M::GET, "/healthz", Action::Health, Public, "health", "Liveness: the process answers.", None, 200, Body::Json(schema::<ops::Health>)),
+            get(ops::health),
+        ),
+        (
+            spec(M::GET, "/readyz", Action::Ready, Public, "ready", "Readiness: the database and the object store answer.", None, 200, Body::Json(schema::<ops::Readiness>)),
+            get(ops::ready),
+        ),
+        (
+            spec(M::GET, "/metrics", Action::Metrics, Public, "metrics", "Prometheus metrics by action and status.", None, 200, Body::Text("text/plain; version=0.0.4")),
+            get(ops::metrics),
+        ),
+        (
+            spec(M::GET, "/.well-known/jwks.json", Action::ReadBrokerKeys, Public, "brokerKeys", "The broker's public signing keys (JWKS).", None, 200, Body::Json(schema::<directory::Jwks>)),
+            get(ops::broker_keys),
+        ),
+        (
+            spec(M::GET, "/v1/openapi.json", Action::ReadApiDescription, Public, "openApi", "This OpenAPI 3.1 document.", None, 200, Body::Json(schema::<serde_json::Value>)),
+            get(ops::openapi),
+        ),
+        (
+            spec(M::GET, "/v1/me", Action::ReadMe, Party, "me", "The party authenticated by the client certificate.", None, 200, Body::Json(schema::<directory::PartyView>)),
+            get(directory::me),
+        ),
+        (
+            spec(M::GET, "/v1/parties", Action::ListParties, Party, "listParties", "The party directory.", None, 200, Body::Json(schema::<Vec<directory::PartyView>>)),
+            get(directory::list),
+        ),
+        (
+            spec(M::GET, "/v1/parties/{party}", Action::ReadParty, Party, "readParty", "A party with every key it has had, active and retired.", None, 200, Body::Json(schema::<directory::PartyDetail>)),
+            get(directory::show),
+        ),
+        (
+            spec(M::GET, "/v1/parties/{party}/jwks.json", Action::ReadParty, Party, "readPartyJwks", "A party's published keys: signing keys (also retired) and active encryption keys.", None, 200, Body::Json(schema::<directory::Jwks>)),
+            get(directory::jwks),
+        ),
+        (
+            spec(M::POST, "/v1/cases", Action::OpenCase, Party, "openCase", "Open a family-tracing case addressed to the ministry.", Some(schema::<cases::OpenCaseRequest>), 201, Body::Json(schema::<crate::cases::Case>)),
+            post(cases::open),
+        ),
+        (
+            spec(M::GET, "/v1/cases", Action::ListCases, Party, "listCases", "The cases the caller is on.", None, 200, Body::Json(schema::<Vec<crate::cases::CaseSummary>>)),
+            get(cases::list),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}", Action::ReadCase, Party, "readCase", "A case and its members.", None, 200, Body::Json(schema::<crate::cases::Case>)),
+            get(cases::show),
+        ),
+        (
+            spec(M::POST, "/v1/cases/{case}/members", Action::AttachParty, Party, "attachParty", "Attach a party to a case in its registered role.", Some(schema::<cases::AttachRequest>), 201, Body::Json(schema::<crate::cases::Member>)),
+            post(cases::attach),
+        ),
+    ]
+}
+
+/// The route specifications alone.
+pub fn route_specs() -> Vec<RouteSpec> {
+    routes().into_iter().map(|(spec, _)| spec).collect()
+}
+
+/// The application router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let specs = route_specs();
+    let document = Arc::new(openapi::document(&specs));
+    let mut router = Router::new();
+    for (spec, handler) in routes() {
+        let track = middleware::from_fn_with_state((spec.action, state.metrics.clone()), track);
+        router = router.route(spec.path, handler.layer(track));
+    }
+    router
+        .fallback(ops::not_found)
+        .layer(axum::Extension(document))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            let id = request
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .unwrap_or_default();
+                            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                        })
+                        .on_response(|response: &Response, latency: std::time::Duration, _span: &tracing::Span| {
+                            tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "answered");
+                        }),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}
+
+/// Records the action of the route for the handlers and counts the answer.
+async fn track(
+    State((action, metrics)): State<(Action, Arc<Metrics>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    request.extensions_mut().insert(action);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.record(action.name(), response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Request ids: 128 random bits, hex.
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+        axum::http::HeaderValue::from_str(&crate::pki::hex(&bytes)).ok().map(RequestId::new)
+    }
+}
+
+/// A JSON body whose rejection is a problem+json answer.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid("invalid_body", e.body_text())),
+            Err(e) => Err(ApiError::BadRequest {
+                code: "invalid_json",
+                detail: e.body_text(),
+            }),
+        }
+    }
+}

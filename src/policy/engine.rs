@@ -1,0 +1,202 @@
+//! The Cedar engine: loading and validating the policy folder, turning
+//! parties and cases into Cedar entities, and deciding.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet,
+    Request, Schema, ValidationMode, Validator,
+};
+use serde_json::json;
+
+use super::{Action, PolicyError};
+use crate::cases::CaseFacts;
+use crate::parties::Party;
+use crate::pki::hex;
+
+/// What a request is about.
+#[derive(Debug, Clone)]
+pub enum Resource<'a> {
+    Broker,
+    Party(&'a Party),
+    Case(&'a CaseFacts),
+}
+
+impl Resource<'_> {
+    /// How the resource is named in audit events.
+    pub fn audit_id(&self) -> String {
+        match self {
+            Resource::Broker => "broker".into(),
+            Resource::Party(p) => format!("party:{}", p.id),
+            Resource::Case(c) => format!("case:{}", c.id),
+        }
+    }
+}
+
+/// The outcome of one policy evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The policies that decided: the permits that allowed, or the forbids
+    /// that refused (empty when nothing permitted).
+    pub policy_ids: Vec<String>,
+    /// Evaluation errors (a policy that errs is skipped, as Cedar specifies).
+    pub errors: Vec<String>,
+}
+
+/// A validated policy set with its schema.
+#[derive(Debug)]
+pub struct PolicyEngine {
+    schema: Schema,
+    policies: PolicySet,
+    version: String,
+    actions: HashSet<String>,
+}
+
+impl PolicyEngine {
+    /// Loads `schema.cedarschema` and every `*.cedar` file of `dir`, and
+    /// validates the policies against the schema (strict mode). Every policy
+    /// must carry a unique `@id("…")` annotation.
+    pub fn load(dir: &Path) -> Result<PolicyEngine, PolicyError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))
+        };
+        let schema_text = read(&dir.join("schema.cedarschema"))?;
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| PolicyError::Load(format!("{}: {e}", dir.display())))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "cedar"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(PolicyError::Load(format!("no *.cedar policy in {}", dir.display())));
+        }
+        let mut sources = Vec::new();
+        for path in &files {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            sources.push((name, read(path)?));
+        }
+        PolicyEngine::from_sources(&schema_text, &sources)
+    }
+
+    /// Builds an engine from schema text and `(file name, policy text)` pairs.
+    pub fn from_sources(schema_text: &str, sources: &[(String, String)]) -> Result<PolicyEngine, PolicyError> {
+        let (schema, _warnings) = Schema::from_cedarschema_str(schema_text)
+            .map_err(|e| PolicyError::Invalid(format!("schema.cedarschema: {e}")))?;
+        let mut policies = PolicySet::new();
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        digest.update(schema_text.as_bytes());
+        for (name, text) in sources {
+            digest.update(name.as_bytes());
+            digest.update(text.as_bytes());
+            let parsed = PolicySet::from_str(text).map_err(|e| PolicyError::Invalid(format!("{name}: {e}")))?;
+            if parsed.templates().next().is_some() {
+                return Err(PolicyError::Invalid(format!("{name}: templates are not used by Ponte")));
+            }
+            for policy in parsed.policies() {
+                let id = policy
+                    .annotation("id")
+                    .ok_or_else(|| PolicyError::Invalid(format!("{name}: a policy has no @id(\"…\") annotation:\n{policy}")))?;
+                policies
+                    .add(policy.new_id(PolicyId::new(id)))
+                    .map_err(|e| PolicyError::Invalid(format!("{name}: policy {id:?}: {e}")))?;
+            }
+        }
+        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        if !result.validation_passed() {
+            let messages: Vec<String> = result.validation_errors().map(|e| format!("  - {e}")).collect();
+            return Err(PolicyError::Invalid(messages.join("\n")));
+        }
+        let actions = schema.actions().map(|uid| uid.id().unescaped().to_owned()).collect();
+        let version = format!("sha256:{}", &hex(digest.finish().as_ref())[..16]);
+        Ok(PolicyEngine {
+            schema,
+            policies,
+            version,
+            actions,
+        })
+    }
+
+    /// The policy-set version recorded in every audit event.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether the schema declares the action.
+    pub fn has_action(&self, action: Action) -> bool {
+        self.actions.contains(action.name())
+    }
+
+    /// Evaluates the policies for one request.
+    pub fn decide(
+        &self,
+        principal: &Party,
+        action: Action,
+        resource: &Resource<'_>,
+        context: serde_json::Value,
+    ) -> Result<Decision, PolicyError> {
+        let bad = |e: &dyn std::fmt::Display| PolicyError::Request(e.to_string());
+        let mut entities = vec![party_entity(principal)];
+        let resource_uid = match resource {
+            Resource::Broker => uid("Broker", "ponte"),
+            Resource::Party(party) => {
+                if party.id != principal.id {
+                    entities.push(party_entity(party));
+                }
+                uid("Party", party.id.as_str())
+            }
+            Resource::Case(case) => {
+                entities.push(json!({
+                    "uid": { "type": "Ponte::Case", "id": case.id.as_str() },
+                    "attrs": {
+                        "country": case.country.as_str(),
+                        "state": case.state.as_str(),
+                        "opened_by": { "__entity": { "type": "Ponte::Party", "id": case.opened_by.as_str() } },
+                        "members": case.members.iter()
+                            .map(|m| json!({ "__entity": { "type": "Ponte::Party", "id": m.as_str() } }))
+                            .collect::<Vec<_>>(),
+                    },
+                    "parents": [],
+                }));
+                uid("Case", case.id.as_str())
+            }
+        };
+        let entities = Entities::from_json_value(serde_json::Value::Array(entities), Some(&self.schema))
+            .map_err(|e| bad(&e))?;
+        let action_uid = uid("Action", action.name());
+        let context = Context::from_json_value(context, Some((&self.schema, &action_uid))).map_err(|e| bad(&e))?;
+        let request = Request::new(
+            uid("Party", principal.id.as_str()),
+            action_uid,
+            resource_uid,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| bad(&e))?;
+        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let mut policy_ids: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        policy_ids.sort();
+        Ok(Decision {
+            allowed: response.decision() == CedarDecision::Allow,
+            policy_ids,
+            errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
+        })
+    }
+}
+
+fn uid(kind: &str, id: &str) -> EntityUid {
+    let json = json!({ "type": format!("Ponte::{kind}"), "id": id });
+    // A namespaced type name and any string id always form a valid uid.
+    EntityUid::from_json(json).unwrap_or_else(|_| unreachable!("valid entity uid"))
+}
+
+fn party_entity(party: &Party) -> serde_json::Value {
+    json!({
+        "uid": { "type": "Ponte::Party", "id": party.id.as_str() },
+        "attrs": { "role": party.role.as_str(), "active": party.is_active() },
+        "parents": [{ "type": "Ponte::Role", "id": party.role.as_str() }],
+    })
+}

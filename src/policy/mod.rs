@@ -1,0 +1,104 @@
+//! Authorization: Cedar policies from `policies/`, validated against the
+//! schema in the same folder (the broker refuses to start otherwise), decide
+//! every party request once, before the domain call. Every decision, allow or
+//! deny, is audited with the ids of the deciding policies and the version of
+//! the policy set. Domain functions that change data take an [`Authorized`]
+//! proof, which only this module constructs.
+
+pub mod actions;
+mod engine;
+
+use std::marker::PhantomData;
+
+pub use actions::{Action, ActionKind};
+pub use engine::{Decision, PolicyEngine, Resource};
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::parties::{Party, PartyId};
+use crate::storage::{Db, DbError};
+
+/// Proof that a party was allowed action `A`.
+#[derive(Debug)]
+pub struct Authorized<A: ActionKind> {
+    principal: PartyId,
+    _action: PhantomData<A>,
+}
+
+impl<A: ActionKind> Authorized<A> {
+    /// The party that was allowed.
+    pub fn principal(&self) -> &PartyId {
+        &self.principal
+    }
+}
+
+/// Why a request was not authorized.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("party {party} is disabled")]
+    PartyDisabled { party: PartyId },
+    #[error("{action} is not allowed for party {party}")]
+    Denied { party: PartyId, action: Action },
+    #[error("policy files: {0}")]
+    Load(String),
+    #[error("policy set does not validate against the schema:\n{0}")]
+    Invalid(String),
+    #[error("authorization request could not be built: {0}")]
+    Request(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct RequestMeta<'a> {
+    pub request_id: Option<&'a str>,
+    pub at: &'a str,
+}
+
+/// Decides whether `principal` may perform `A` on `resource`, audits the
+/// decision, and returns the proof the domain call needs.
+pub async fn authorize<A: ActionKind>(
+    engine: &PolicyEngine,
+    db: &Db,
+    meta: RequestMeta<'_>,
+    principal: &Party,
+    resource: Resource<'_>,
+    context: serde_json::Value,
+) -> Result<Authorized<A>, PolicyError> {
+    let decision = engine.decide(principal, A::ACTION, &resource, context)?;
+    let event = AuditEvent {
+        at: meta.at.to_owned(),
+        request_id: meta.request_id.map(str::to_owned),
+        principal: format!("party:{}", principal.id),
+        action: A::ACTION.name().to_owned(),
+        resource: resource.audit_id(),
+        outcome: if decision.allowed {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        },
+        policy_ids: decision.policy_ids.clone(),
+        policy_set: engine.version().to_owned(),
+        detail: if decision.errors.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!({ "errors": decision.errors })
+        },
+    };
+    audit::append(db.pool(), &event).await?;
+    if decision.allowed {
+        Ok(Authorized {
+            principal: principal.id.clone(),
+            _action: PhantomData,
+        })
+    } else if !principal.is_active() {
+        Err(PolicyError::PartyDisabled {
+            party: principal.id.clone(),
+        })
+    } else {
+        Err(PolicyError::Denied {
+            party: principal.id.clone(),
+            action: A::ACTION,
+        })
+    }
+}

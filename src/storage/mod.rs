@@ -1,0 +1,181 @@
+//! Storage: metadata through sqlx on SQLite (embedded default) or PostgreSQL
+//! (production), chosen by the URL; objects through object_store.
+//!
+//! Queries are written once in SQL both engines accept (`$1` parameters,
+//! `on conflict do nothing`, text and bigint columns) and run through sqlx's
+//! `Any` driver, so one implementation per concern serves both databases and
+//! one test suite proves it on both. Migrations stay per backend.
+
+pub mod objects;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+use crate::config::Settings;
+use crate::secret::{self, SecretError};
+
+pub use objects::Objects;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database engine holds the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A failed database operation, classified for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached now; retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            DbError::Unavailable(e)
+        } else {
+            DbError::Other(e)
+        }
+    }
+}
+
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), shutdown and start-up (57P0…);
+            // SQLite: busy (5) and locked (6).
+            code.starts_with("08") || code.starts_with("57P0") || code == "5" || code == "6"
+        }),
+        _ => false,
+    }
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("database URL must start with sqlite:// or postgres://, got {0:?}")]
+    Scheme(String),
+    #[error("database URL is not valid: {0}")]
+    Url(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The metadata database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Db {
+    /// Opens the configured database and applies the migrations of its
+    /// backend. On PostgreSQL sqlx holds an advisory lock while migrating, so
+    /// replicas starting together apply each migration once.
+    pub async fn open(settings: &Settings) -> Result<Db, OpenError> {
+        sqlx::any::install_default_drivers();
+        let mut url = settings.database_url();
+        let engine = if url.starts_with("sqlite:") {
+            if let Some(path) = url.strip_prefix("sqlite://") {
+                let file = path.split('?').next().unwrap_or_default();
+                if let Some(parent) = std::path::Path::new(file).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| OpenError::Url(format!("{}: {e}", parent.display())))?;
+                    }
+                }
+            }
+            Engine::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if let Some(file) = &settings.database.password_file {
+                let password = secret::read_string(file, "set database.password_file")?;
+                url = with_password(&url, &password)?;
+            }
+            Engine::Postgres
+        } else {
+            return Err(OpenError::Scheme(crate::config::redact_url(&url)));
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(OpenError::Connect)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        match engine {
+            Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Engine::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Db { pool, engine })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Puts a password (percent-encoded) into a connection URL.
+fn with_password(url: &str, password: &str) -> Result<String, OpenError> {
+    let start = url.find("://").map(|i| i + 3).ok_or_else(|| OpenError::Url("no scheme".into()))?;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let at = rest[..authority_end]
+        .rfind('@')
+        .ok_or_else(|| OpenError::Url("database.password_file needs a user in the URL (postgres://user@host/db)".into()))?;
+    let user = rest[..at].split(':').next().unwrap_or_default();
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    Ok(format!("{}{user}:{encoded}{}", &url[..start], &rest[at..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_file_goes_into_the_url_encoded() {
+        assert_eq!(
+            with_password("postgres://ponte@db:5432/ponte", "p@ss word").unwrap(),
+            "postgres://ponte:p%40ss%20word@db:5432/ponte"
+        );
+        assert_eq!(
+            with_password("postgres://ponte:old@db/ponte?sslmode=require", "new").unwrap(),
+            "postgres://ponte:new@db/ponte?sslmode=require"
+        );
+        assert!(with_password("postgres://db/ponte", "x").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Object storage through object_store: a local directory by default, an
+//! S3-compatible bucket by configuration. Correctness never relies on S3
+//! conditional writes (see DESIGN): each upload writes a fresh key and the
+//! database decides what exists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::config::{ObjectBackend, Settings};
+use crate::secret::{self, SecretError};
+
+/// A failed object operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("object not found: {0}")]
+    NotFound(String),
+    #[error("object store unavailable: {0}")]
+    Unavailable(#[source] object_store::Error),
+}
+
+impl From<object_store::Error> for ObjectError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => ObjectError::NotFound(path),
+            other => ObjectError::Unavailable(other),
+        }
+    }
+}
+
+/// Why the object store could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectConfigError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("objects.local_dir {0}: {1}")]
+    LocalDir(String, String),
+    #[error("objects.s3: {0}")]
+    S3(String),
+}
+
+/// The object store holding envelopes, with what it is for log lines.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+/// Key probed by readiness checks; it need not exist.
+const PROBE_KEY: &str = "ponte/readiness-probe";
+
+impl Objects {
+    /// Builds the configured store. Credentials come from a secret file.
+    pub fn open(settings: &Settings) -> Result<Objects, ObjectConfigError> {
+        match settings.objects.backend {
+            ObjectBackend::Local => {
+                let dir = settings.local_objects_dir();
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string()))?;
+                let store = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string()))?;
+                Ok(Objects {
+                    store: Arc::new(store),
+                    description: format!("local directory {}", dir.display()),
+                })
+            }
+            ObjectBackend::S3 => {
+                let s3 = &settings.objects.s3;
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&s3.bucket)
+                    .with_region(&s3.region)
+                    .with_virtual_hosted_style_request(!s3.path_style)
+                    .with_retry(RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: Duration::from_secs(s3.timeout_secs),
+                        ..RetryConfig::default()
+                    });
+                let mut client = ClientOptions::new()
+                    .with_timeout(Duration::from_secs(s3.timeout_secs))
+                    .with_connect_timeout(Duration::from_secs(s3.timeout_secs.min(5)));
+                if let Some(endpoint) = &s3.endpoint {
+                    // with_client_options replaces earlier options, so allow_http lives here.
+                    client = client.with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder.with_endpoint(endpoint);
+                }
+                builder = builder.with_client_options(client);
+                match (&s3.access_key_id, &s3.secret_access_key_file) {
+                    (Some(id), Some(file)) => {
+                        let secret =
+                            secret::read_string(file, "set objects.s3.secret_access_key_file")?;
+                        builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+                    }
+                    (None, None) => {}
+                    _ => {
+                        return Err(ObjectConfigError::S3(
+                            "access_key_id and secret_access_key_file go together".into(),
+                        ))
+                    }
+                }
+                let store = builder.build().map_err(|e| ObjectConfigError::S3(e.to_string()))?;
+                Ok(Objects {
+                    store: Arc::new(store),
+                    description: format!(
+                        "S3 bucket {} at {}",
+                        s3.bucket,
+                        s3.endpoint.as_deref().unwrap_or("AWS")
+                    ),
+                })
+            }
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether the store answers now: a missing probe object still proves
+    /// the store reachable and our credentials accepted.
+    pub async fn ping(&self) -> Result<(), ObjectError> {
+        match self.store.head(&ObjectPath::from(PROBE_KEY)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(ObjectError::Unavailable(e)),
+        }
+    }
+
+    /// Writes an object in one request.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), ObjectError> {
+        self.store
+            .put(&ObjectPath::from(key), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Bytes, ObjectError> {
+        Ok(self.store.get(&ObjectPath::from(key)).await?.bytes().await?)
+    }
+
+    /// Deletes an object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
