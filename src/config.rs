@@ -295,7 +295,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[objects]\nbackend = \"s3\"\n[objects.s3]\nbucket = \"a\"\n")?;
             jail.set_env("PONTE__OBJECTS__S3__BUCKET", "b");
-            let s = Settings::load(Some(Path::new("p.toml")))?;
+            let s = Settings::load(Some(Path::new("p.toml"))).unwrap();
             assert_eq!(s.objects.backend, ObjectBackend::S3);
             assert_eq!(s.objects.s3.bucket, "b");
             Ok(())

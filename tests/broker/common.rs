@@ -1,0 +1,286 @@
+//! The test harness: the real broker on port 0 with a fresh data directory
+//! and database, talked to over mTLS with the credentials `ponte init` made.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ponte::app::App;
+use ponte::client::{Client, ClientError};
+use ponte::clock::SystemClock;
+use ponte::config::{ObjectBackend, Settings};
+use ponte::storage::Db;
+use sqlx::{Connection, Executor};
+use tempfile::TempDir;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Defines each listed `async fn name(backend: Backend)` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads a variable the test command (scripts/test) sets; fails loudly without it.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test, which starts PostgreSQL and the S3 server")
+    })
+}
+
+/// A fresh, empty PostgreSQL database on the test cluster.
+pub async fn fresh_postgres_url() -> String {
+    let admin = required_env("PONTE_TEST_POSTGRES_URL");
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .expect("the test PostgreSQL cluster answers");
+    let name = format!("ponte_{}", random_hex(8));
+    conn.execute(format!("create database {name}").as_str())
+        .await
+        .expect("create a test database");
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    format!("{base}/{name}")
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf).unwrap();
+    ponte::pki::hex(&buf)
+}
+
+/// Settings for a fresh broker: temporary data directory, port 0, the repo's policies.
+pub async fn settings(dir: &Path, backend: Backend) -> Settings {
+    let mut settings = Settings::for_data_dir(dir);
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.shutdown_grace_secs = 5;
+    settings.policy.dir = manifest_dir().join("policies");
+    if backend == Backend::Postgres {
+        settings.database.url = Some(fresh_postgres_url().await);
+    }
+    settings
+}
+
+/// S3 settings for the test server, with the secret written to a 0600 file in `dir`.
+pub fn use_s3(settings: &mut Settings, dir: &Path, endpoint: &str) {
+    let secret = dir.join("s3-secret");
+    if !secret.exists() {
+        ponte::secret::create(&secret, required_env("PONTE_TEST_S3_SECRET_ACCESS_KEY").as_bytes()).unwrap();
+    }
+    settings.objects.backend = ObjectBackend::S3;
+    settings.objects.s3.endpoint = Some(endpoint.to_owned());
+    settings.objects.s3.bucket = required_env("PONTE_TEST_S3_BUCKET");
+    settings.objects.s3.access_key_id = Some(required_env("PONTE_TEST_S3_ACCESS_KEY_ID"));
+    settings.objects.s3.secret_access_key_file = Some(secret);
+    settings.objects.s3.timeout_secs = 5;
+}
+
+/// A running broker.
+pub struct TestApp {
+    pub dir: TempDir,
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    pub db: Db,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path(), backend).await;
+        TestApp::spawn_with(dir, settings).await
+    }
+
+    pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
+        ponte::http::tls::install_default_provider();
+        let app = App::build(&settings, Arc::new(SystemClock)).await.expect("broker starts");
+        let addr = app.local_addr().unwrap();
+        let db = app.state().db.clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            dir,
+            addr,
+            settings,
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A client acting as a demo party.
+    pub fn client(&self, party: &str) -> Client {
+        Client::for_party(self.data_dir(), party, &self.url()).unwrap()
+    }
+
+    /// A client without a certificate.
+    pub fn anonymous(&self) -> Client {
+        Client::anonymous(self.data_dir(), &self.url()).unwrap()
+    }
+
+    /// Opens a case as comune-torino and returns its id.
+    pub async fn open_case(&self, country: &str) -> String {
+        let case: serde_json::Value = self
+            .client("comune-torino")
+            .post("/v1/cases", &serde_json::json!({ "country": country }))
+            .await
+            .unwrap();
+        case["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Attaches `party` to `case`, acting as `by`.
+    pub async fn attach(&self, case: &str, party: &str, by: &str) -> Result<serde_json::Value, ClientError> {
+        self.client(by)
+            .post(&format!("/v1/cases/{case}/members"), &serde_json::json!({ "party": party }))
+            .await
+    }
+
+    /// A case with the ministry, IOM Rome and IOM Tirana on it.
+    pub async fn case_with_mission(&self) -> String {
+        let case = self.open_case("AL").await;
+        self.attach(&case, "iom-rome", "ministry-labour").await.unwrap();
+        self.attach(&case, "iom-tirana", "iom-rome").await.unwrap();
+        case
+    }
+
+    /// Stops accepting and waits for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A TCP proxy that can be cut and restored, to make a dependency unreachable.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (flag, conns) = (up.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(task);
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            connections,
+            accept,
+        }
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// The host:port of a URL like `postgres://u@127.0.0.1:5432/db` or `http://127.0.0.1:9000`.
+pub fn host_port(url: &str) -> SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let authority = rest.split(['/', '?']).next().unwrap();
+    let hostport = authority.rsplit('@').next().unwrap();
+    hostport.parse().unwrap()
+}
+
+/// Retries `probe` for up to 30 s until it returns true.
+pub async fn eventually<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..60 {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("{what} did not happen within 30 s");
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real broker, over mTLS, on SQLite and PostgreSQL,
+//! with the local object directory and a real S3 server. Run with
+//! `scripts/test`, which starts PostgreSQL and the S3 server.
+
+mod common;
+
+mod cases;
+mod cli;
+mod directory;
+mod identity;
+mod operations;
+mod policy_table;
+mod storage;

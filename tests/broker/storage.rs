@@ -1,0 +1,97 @@
+//! Storage on both real engines: objects on the local directory and on S3,
+//! migrations when replicas start together, the append-only audit table.
+
+use bytes::Bytes;
+use ponte::audit::{self, AuditEvent};
+use ponte::config::Settings;
+use ponte::storage::objects::ObjectError;
+use ponte::storage::{Db, Objects};
+
+use crate::common::{self, required_env, Backend};
+
+crate::on_both_databases!(the_audit_table_refuses_updates_and_deletes);
+
+async fn round_trip(objects: &Objects) {
+    let key = format!("test/{}", common::random_hex(8));
+    let body = Bytes::from(vec![7u8; 300_000]);
+    objects.ping().await.unwrap();
+    objects.put(&key, body.clone()).await.unwrap();
+    assert_eq!(objects.get(&key).await.unwrap(), body);
+    objects.delete(&key).await.unwrap();
+    assert!(matches!(objects.get(&key).await, Err(ObjectError::NotFound(_))));
+    objects.delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn objects_round_trip_on_the_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Objects::open(&Settings::for_data_dir(dir.path())).unwrap();
+    round_trip(&objects).await;
+    assert!(dir.path().join("objects").is_dir());
+}
+
+#[tokio::test]
+async fn objects_round_trip_on_s3() {
+    ponte::http::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path());
+    common::use_s3(&mut settings, dir.path(), &required_env("PONTE_TEST_S3_ENDPOINT"));
+    round_trip(&Objects::open(&settings).unwrap()).await;
+}
+
+#[tokio::test]
+async fn s3_requests_signed_with_a_wrong_secret_are_refused() {
+    ponte::http::tls::install_default_provider();
+    let dir = tempfile::tempdir().unwrap();
+    ponte::secret::create(&dir.path().join("s3-secret"), b"not-the-secret").unwrap();
+    let mut settings = Settings::for_data_dir(dir.path());
+    common::use_s3(&mut settings, dir.path(), &required_env("PONTE_TEST_S3_ENDPOINT"));
+    let objects = Objects::open(&settings).unwrap();
+    assert!(objects.ping().await.is_err(), "the S3 server checks signatures");
+    assert!(objects.put("test/forged", Bytes::from_static(b"x")).await.is_err());
+}
+
+#[tokio::test]
+async fn an_s3_secret_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path());
+    common::use_s3(&mut settings, dir.path(), "http://127.0.0.1:9");
+    let secret = dir.path().join("s3-secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = Objects::open(&settings).unwrap_err().to_string();
+    assert!(err.contains("s3-secret") && err.contains("chmod 600"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_postgres_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::settings(dir.path(), Backend::Postgres).await;
+    let opens = (0..4).map(|_| {
+        let settings = settings.clone();
+        tokio::spawn(async move { Db::open(&settings).await.map(|_| ()) })
+    });
+    for open in futures::future::join_all(opens).await {
+        open.unwrap().expect("every replica starts");
+    }
+    let db = Db::open(&settings).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+}
+
+async fn the_audit_table_refuses_updates_and_deletes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::settings(dir.path(), backend).await;
+    let db = Db::open(&settings).await.unwrap();
+    audit::append(db.pool(), &AuditEvent::operator("Test", "broker", "2026-11-22T00:00:00.000Z"))
+        .await
+        .unwrap();
+    assert!(sqlx::query("update audit_event set action = 'Forged'").execute(db.pool()).await.is_err());
+    assert!(sqlx::query("delete from audit_event").execute(db.pool()).await.is_err());
+    let events = audit::recent(&db, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].1.action, "Test");
+}
