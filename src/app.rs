@@ -51,8 +51,12 @@ impl App {
     /// set that does not validate, a secret file others can read, or a
     /// database that cannot be migrated.
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
-        let policy = PolicyEngine::load(&settings.policy.dir)
-            .with_context(|| format!("cannot load the policies in {}", settings.policy.dir.display()))?;
+        let policy = PolicyEngine::load(&settings.policy.dir).with_context(|| {
+            format!(
+                "cannot load the policies in {}",
+                settings.policy.dir.display()
+            )
+        })?;
         let db = Db::open(settings).await?;
         if settings.server.bootstrap_dev_pki {
             let report = init::run(settings, &db, &rfc3339(clock.now())).await?;
@@ -67,7 +71,10 @@ impl App {
             }
         }
         let objects = Objects::open(settings)?;
-        let signing = secret::read_string(&settings.signing_key_file(), "set server.signing_key_file or run `ponte init`")?;
+        let signing = secret::read_string(
+            &settings.signing_key_file(),
+            "set server.signing_key_file or run `ponte init`",
+        )?;
         let signing = Jwk::parse(&signing)
             .with_context(|| format!("{}", settings.signing_key_file().display()))?;
         let broker_jwks = serde_json::json!({ "keys": [signing.public()] });
@@ -108,7 +115,15 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let router = http::router(self.state.clone());
-        tls::serve(self.listener, self.tls, router, self.state.metrics.clone(), shutdown, self.grace).await;
+        tls::serve(
+            self.listener,
+            self.tls,
+            router,
+            self.state.metrics.clone(),
+            shutdown,
+            self.grace,
+        )
+        .await;
     }
 }
 

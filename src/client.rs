@@ -69,9 +69,12 @@ impl Client {
                 files.tls_cert().display()
             )));
         }
-        let chain = pki::read_certs(&files.tls_cert()).map_err(|e| ClientError::Config(e.to_string()))?;
-        let key = secret::read(&files.tls_key(), "run `ponte init`").map_err(|e| ClientError::Config(e.to_string()))?;
-        let key = private_key(&key).map_err(|e| ClientError::Config(format!("{}: {e}", files.tls_key().display())))?;
+        let chain =
+            pki::read_certs(&files.tls_cert()).map_err(|e| ClientError::Config(e.to_string()))?;
+        let key = secret::read(&files.tls_key(), "run `ponte init`")
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let key = private_key(&key)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", files.tls_key().display())))?;
         Client::new(&data_dir.join("ca.crt"), Some((chain, key)), broker)
     }
 
@@ -88,7 +91,9 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let mut roots = RootCertStore::empty();
         for ca in pki::read_certs(ca_file).map_err(|e| ClientError::Config(e.to_string()))? {
-            roots.add(ca).map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
+            roots
+                .add(ca)
+                .map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
         }
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -125,7 +130,11 @@ impl Client {
         decode(self.http.get(self.url(path)).send().await?).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         decode(self.http.post(self.url(path)).json(body).send().await?).await
     }
 }
@@ -137,7 +146,12 @@ pub async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<
         return Ok(response.json().await?);
     }
     let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let text = |key: &str| {
+        body.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     Err(ClientError::Problem {
         status: status.as_u16(),
         code: text("code"),

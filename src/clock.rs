@@ -37,9 +37,12 @@ pub type SharedClock = Arc<dyn Clock>;
 
 /// RFC 3339 text of an instant, at millisecond precision, as stored and served.
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
     // Formatting a UTC instant as RFC 3339 cannot fail for years 0..=9999.
-    at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

@@ -183,10 +183,12 @@ impl Settings {
     }
 
     pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("ponte.db").display()))
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ponte.db").display()
+            )
+        })
     }
     pub fn client_ca(&self) -> PathBuf {
         self.path_or(&self.server.client_ca, "ca.crt")
@@ -205,7 +207,9 @@ impl Settings {
     }
 
     fn path_or(&self, configured: &Option<PathBuf>, default: &str) -> PathBuf {
-        configured.clone().unwrap_or_else(|| self.data_dir.join(default))
+        configured
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(default))
     }
 
     /// The effective configuration as TOML, with secrets redacted: the
@@ -258,6 +262,8 @@ fn describe(error: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment's Jail closures return its own large error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -274,7 +280,9 @@ mod tests {
     fn a_malformed_value_names_its_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[server]\nlisten = \"not an address\"\n")?;
-            let err = Settings::load(Some(Path::new("p.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("p.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("server.listen"), "{err}");
             Ok(())
         });
@@ -284,7 +292,9 @@ mod tests {
     fn an_unknown_key_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[database]\nulr = \"sqlite://x\"\n")?;
-            let err = Settings::load(Some(Path::new("p.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("p.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("ulr"), "{err}");
             Ok(())
         });
@@ -293,7 +303,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("p.toml", "[objects]\nbackend = \"s3\"\n[objects.s3]\nbucket = \"a\"\n")?;
+            jail.create_file(
+                "p.toml",
+                "[objects]\nbackend = \"s3\"\n[objects.s3]\nbucket = \"a\"\n",
+            )?;
             jail.set_env("PONTE__OBJECTS__S3__BUCKET", "b");
             let s = Settings::load(Some(Path::new("p.toml"))).unwrap();
             assert_eq!(s.objects.backend, ObjectBackend::S3);
@@ -312,6 +325,9 @@ mod tests {
         let mut s = Settings::default();
         s.database.url = Some("postgres://u:pw@h/d".into());
         let shown = s.redacted_toml();
-        assert!(!shown.contains("pw@") && shown.contains("REDACTED"), "{shown}");
+        assert!(
+            !shown.contains("pw@") && shown.contains("REDACTED"),
+            "{shown}"
+        );
     }
 }

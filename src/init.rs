@@ -17,12 +17,20 @@ use crate::storage::Db;
 
 /// The demo parties of the development set-up: id, role, display name.
 pub const DEMO_PARTIES: [(&str, Role, &str); 7] = [
-    ("ministry-labour", Role::Ministry, "Ministry of Labour, DG Immigration"),
+    (
+        "ministry-labour",
+        Role::Ministry,
+        "Ministry of Labour, DG Immigration",
+    ),
     ("iom-rome", Role::IomCoordination, "IOM Rome, coordination"),
     ("iom-tirana", Role::IomMission, "IOM Tirana"),
     ("iom-dakar", Role::IomMission, "IOM Dakar"),
     ("tm-roma", Role::Court, "Tribunale per i minorenni di Roma"),
-    ("comune-torino", Role::Municipality, "Comune di Torino, servizi sociali"),
+    (
+        "comune-torino",
+        Role::Municipality,
+        "Comune di Torino, servizi sociali",
+    ),
     ("guardian-torino-1", Role::Guardian, "Guardian 1, Torino"),
 ];
 
@@ -142,7 +150,11 @@ fn ensure_pair(cert: &Path, key: &Path) -> Result<bool, InitError> {
 }
 
 /// Issues the certificate and keys a party lacks, with the development CA.
-pub fn ensure_party_files(ca: &DevCa, files: &PartyFiles, id: &PartyId) -> Result<Vec<PathBuf>, InitError> {
+pub fn ensure_party_files(
+    ca: &DevCa,
+    files: &PartyFiles,
+    id: &PartyId,
+) -> Result<Vec<PathBuf>, InitError> {
     let mut created = Vec::new();
     if ensure_pair(&files.tls_cert(), &files.tls_key())? {
         let issued = ca.issue_client(id.as_str())?;
@@ -151,11 +163,17 @@ pub fn ensure_party_files(ca: &DevCa, files: &PartyFiles, id: &PartyId) -> Resul
         created.extend([files.tls_cert(), files.tls_key()]);
     }
     if !files.sign_jwk().exists() {
-        secret::create(&files.sign_jwk(), Jwk::generate_ed25519()?.to_json().as_bytes())?;
+        secret::create(
+            &files.sign_jwk(),
+            Jwk::generate_ed25519()?.to_json().as_bytes(),
+        )?;
         created.push(files.sign_jwk());
     }
     if !files.enc_jwk().exists() {
-        secret::create(&files.enc_jwk(), Jwk::generate_x25519()?.to_json().as_bytes())?;
+        secret::create(
+            &files.enc_jwk(),
+            Jwk::generate_x25519()?.to_json().as_bytes(),
+        )?;
         created.push(files.enc_jwk());
     }
     Ok(created)
@@ -175,7 +193,11 @@ pub fn registration_from_files(
     let mut keys = Vec::new();
     for path in [files.sign_jwk(), files.enc_jwk()] {
         let text = secret::read_string(&path, "run `ponte init`")?;
-        keys.push(Jwk::parse(&text).map_err(|e| InitError::Read(path.clone(), e.to_string()))?.public());
+        keys.push(
+            Jwk::parse(&text)
+                .map_err(|e| InitError::Read(path.clone(), e.to_string()))?
+                .public(),
+        );
     }
     Ok(Registration {
         id,

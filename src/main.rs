@@ -17,7 +17,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     let serving = matches!(cli.command, Command::Serve);
-    let filter = if serving { settings.log.level.as_str() } else { "warn" };
+    let filter = if serving {
+        settings.log.level.as_str()
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_env("PONTE_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     if serving && settings.log.format == "json" {
         tracing_subscriber::fmt()
@@ -27,7 +31,10 @@ fn main() -> std::process::ExitCode {
             .with_span_list(false)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -90,7 +90,8 @@ impl DevCa {
     pub fn issue_client(&self, party: &str) -> Result<Issued, PkiError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = dn(party);
-        params.subject_alt_names = vec![SanType::URI(format!("urn:ponte:party:{party}").try_into()?)];
+        params.subject_alt_names =
+            vec![SanType::URI(format!("urn:ponte:party:{party}").try_into()?)];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(params)
     }
@@ -187,10 +188,15 @@ mod tests {
     fn the_dev_ca_reloads_and_issues_certificates_that_chain_to_it() {
         let dir = tempfile::tempdir().unwrap();
         DevCa::create(dir.path()).unwrap();
-        assert!(DevCa::create(dir.path()).is_err(), "never overwrites the CA");
+        assert!(
+            DevCa::create(dir.path()).is_err(),
+            "never overwrites the CA"
+        );
         let ca = DevCa::load(dir.path()).unwrap();
         let issued = ca.issue_client("iom-tirana").unwrap();
-        let leaf = certs_from_pem(issued.cert_pem.as_bytes()).unwrap().remove(0);
+        let leaf = certs_from_pem(issued.cert_pem.as_bytes())
+            .unwrap()
+            .remove(0);
 
         let roots = read_certs(&dir.path().join("ca.crt")).unwrap();
         let mut store = rustls::RootCertStore::empty();

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 pub enum SecretError {
     #[error("secret file {path} is missing: {hint}")]
     Missing { path: PathBuf, hint: String },
-    #[error("secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("secret file {path} already exists; Ponte never overwrites a key")]
     Exists { path: PathBuf },
@@ -112,10 +114,16 @@ mod tests {
     #[test]
     fn a_missing_secret_says_how_to_provide_it() {
         let dir = tempfile::tempdir().unwrap();
-        let err = read(&dir.path().join("s3-secret"), "set objects.s3.secret_access_key_file")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("s3-secret") && err.contains("secret_access_key_file"), "{err}");
+        let err = read(
+            &dir.path().join("s3-secret"),
+            "set objects.s3.secret_access_key_file",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("s3-secret") && err.contains("secret_access_key_file"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -123,7 +131,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         create(&path, b"one").unwrap();
-        assert!(matches!(create(&path, b"two"), Err(SecretError::Exists { .. })));
+        assert!(matches!(
+            create(&path, b"two"),
+            Err(SecretError::Exists { .. })
+        ));
         assert_eq!(read(&path, "").unwrap(), b"one");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

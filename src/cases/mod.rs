@@ -25,7 +25,9 @@ impl CaseId {
     /// A fresh random id that says nothing about the child.
     pub fn generate() -> Result<CaseId, CaseError> {
         let mut bytes = [0u8; 16];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| CaseError::Random)?;
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| CaseError::Random)?;
         Ok(CaseId(format!("case-{}", base32(&bytes))))
     }
 
@@ -92,7 +94,10 @@ pub struct Country(String);
 impl Country {
     pub fn parse(raw: &str) -> Result<Country, CaseError> {
         let code = raw.trim().to_ascii_uppercase();
-        if countries::ISO_3166_ALPHA2.binary_search(&code.as_str()).is_ok() {
+        if countries::ISO_3166_ALPHA2
+            .binary_search(&code.as_str())
+            .is_ok()
+        {
             Ok(Country(code))
         } else {
             Err(CaseError::InvalidCountry(raw.to_owned()))

@@ -19,7 +19,10 @@ pub async fn open(
     at: &str,
 ) -> Result<Case, CaseError> {
     if ministry.role != Role::Ministry || ministry.status != PartyStatus::Active {
-        return Err(CaseError::NoMinistry(format!("{} is not an active ministry", ministry.id)));
+        return Err(CaseError::NoMinistry(format!(
+            "{} is not an active ministry",
+            ministry.id
+        )));
     }
     let id = CaseId::generate()?;
     let opener = proof.principal();
@@ -70,13 +73,14 @@ pub async fn facts(db: &Db, id: &CaseId) -> Result<Option<CaseFacts>, CaseError>
     else {
         return Ok(None);
     };
-    let members = sqlx::query("select party_id from case_member where case_id = $1 order by party_id")
-        .bind(id.as_str())
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| Ok(PartyId::parse(&r.try_get::<String, _>(0)?)?))
-        .collect::<Result<Vec<_>, CaseError>>()?;
+    let members =
+        sqlx::query("select party_id from case_member where case_id = $1 order by party_id")
+            .bind(id.as_str())
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| Ok(PartyId::parse(&r.try_get::<String, _>(0)?)?))
+            .collect::<Result<Vec<_>, CaseError>>()?;
     Ok(Some(CaseFacts {
         id: id.clone(),
         country: Country::parse(&row.try_get::<String, _>("country")?)?,
@@ -92,11 +96,12 @@ pub async fn show(db: &Db, _proof: &Authorized<ReadCase>, id: &CaseId) -> Result
 }
 
 async fn show_unchecked(db: &Db, id: &CaseId) -> Result<Case, CaseError> {
-    let row = sqlx::query("select country, state, opened_by, opened_at from tracing_case where id = $1")
-        .bind(id.as_str())
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| CaseError::NotFound(id.clone()))?;
+    let row =
+        sqlx::query("select country, state, opened_by, opened_at from tracing_case where id = $1")
+            .bind(id.as_str())
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| CaseError::NotFound(id.clone()))?;
     let members = sqlx::query(
         "select party_id, role, attached_by, attached_at from case_member
          where case_id = $1 order by attached_at, party_id",
@@ -125,7 +130,10 @@ async fn show_unchecked(db: &Db, id: &CaseId) -> Result<Case, CaseError> {
 }
 
 /// The cases the authorized party is on, newest first.
-pub async fn list_for(db: &Db, proof: &Authorized<ListCases>) -> Result<Vec<CaseSummary>, CaseError> {
+pub async fn list_for(
+    db: &Db,
+    proof: &Authorized<ListCases>,
+) -> Result<Vec<CaseSummary>, CaseError> {
     let rows = sqlx::query(
         "select c.id, c.country, c.state, c.opened_at, m.role
          from tracing_case c join case_member m on m.case_id = c.id

@@ -37,7 +37,10 @@ pub async fn init(settings: &Settings, json: bool) -> anyhow::Result<()> {
         }));
     }
     if report.changed_anything() {
-        println!("Development PKI and demo parties in {} (for development only):", settings.data_dir.display());
+        println!(
+            "Development PKI and demo parties in {} (for development only):",
+            settings.data_dir.display()
+        );
         for path in &report.created {
             println!("  created    {}", path.display());
         }
@@ -45,7 +48,10 @@ pub async fn init(settings: &Settings, json: bool) -> anyhow::Result<()> {
             println!("  registered {party}");
         }
     } else {
-        println!("{} is complete; nothing was changed.", settings.data_dir.display());
+        println!(
+            "{} is complete; nothing was changed.",
+            settings.data_dir.display()
+        );
     }
     Ok(())
 }
@@ -56,11 +62,16 @@ pub fn config_check(settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub fn policy_check(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let engine = PolicyEngine::load(dir).with_context(|| format!("policies in {}", dir.display()))?;
+    let engine =
+        PolicyEngine::load(dir).with_context(|| format!("policies in {}", dir.display()))?;
     if json {
         print_json(&serde_json::json!({ "valid": true, "version": engine.version() }))
     } else {
-        println!("{}: valid against the schema (policy set {})", dir.display(), engine.version());
+        println!(
+            "{}: valid against the schema (policy set {})",
+            dir.display(),
+            engine.version()
+        );
         Ok(())
     }
 }
@@ -82,12 +93,18 @@ pub async fn party(settings: &Settings, command: PartyCommand, json: bool) -> an
             let registration = match (cert, sign_jwk, enc_jwk) {
                 (Some(cert), Some(sign), Some(enc)) => {
                     let certs = pki::read_certs(&cert)?;
-                    let keys = vec![public_key(&sign, KeyUse::Sign)?, public_key(&enc, KeyUse::Encrypt)?];
+                    let keys = vec![
+                        public_key(&sign, KeyUse::Sign)?,
+                        public_key(&enc, KeyUse::Encrypt)?,
+                    ];
                     Registration {
                         id: id.clone(),
                         role,
                         display_name: name,
-                        certificates: certs.first().map(|c| vec![pki::fingerprint(c)]).unwrap_or_default(),
+                        certificates: certs
+                            .first()
+                            .map(|c| vec![pki::fingerprint(c)])
+                            .unwrap_or_default(),
                         keys,
                     }
                 }
@@ -110,7 +127,13 @@ pub async fn party(settings: &Settings, command: PartyCommand, json: bool) -> an
                 return print_json(&all.iter().map(PartyView::from).collect::<Vec<_>>());
             }
             for p in all {
-                println!("{:<24} {:<18} {:<9} {}", p.id, p.role, p.status.as_str(), p.display_name);
+                println!(
+                    "{:<24} {:<18} {:<9} {}",
+                    p.id,
+                    p.role,
+                    p.status.as_str(),
+                    p.display_name
+                );
             }
             Ok(())
         }
@@ -120,11 +143,18 @@ pub async fn party(settings: &Settings, command: PartyCommand, json: bool) -> an
             parties::unchecked_disable(&db, &id, &now()).await?;
             show(&db, &id, json).await
         }
-        PartyCommand::RotateKeys { id, sign_jwk, enc_jwk } => {
+        PartyCommand::RotateKeys {
+            id,
+            sign_jwk,
+            enc_jwk,
+        } => {
             let id = PartyId::parse(&id)?;
             match (sign_jwk, enc_jwk) {
                 (Some(sign), Some(enc)) => {
-                    let keys = [public_key(&sign, KeyUse::Sign)?, public_key(&enc, KeyUse::Encrypt)?];
+                    let keys = [
+                        public_key(&sign, KeyUse::Sign)?,
+                        public_key(&enc, KeyUse::Encrypt)?,
+                    ];
                     parties::unchecked_rotate_keys(&db, &id, &keys, &now()).await?;
                 }
                 _ => rotate_local_keys(&db, settings, &id).await?,
@@ -172,7 +202,11 @@ fn public_key(path: &Path, expected: KeyUse) -> anyhow::Result<Jwk> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let jwk = Jwk::parse_public(&text).with_context(|| path.display().to_string())?;
     if jwk.key_use != expected {
-        bail!("{}: expected a key with use {:?}", path.display(), expected.as_str());
+        bail!(
+            "{}: expected a key with use {:?}",
+            path.display(),
+            expected.as_str()
+        );
     }
     Ok(jwk)
 }
@@ -189,10 +223,22 @@ async fn show(db: &Db, id: &PartyId, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&detail);
     }
-    println!("{} ({}, {}): {}", party.id, party.role, party.status.as_str(), party.display_name);
+    println!(
+        "{} ({}, {}): {}",
+        party.id,
+        party.role,
+        party.status.as_str(),
+        party.display_name
+    );
     for key in detail.keys {
         let status = serde_json::to_value(key.status)?;
-        println!("  {} {:<3} {:<7} since {}", key.kid, key.key_use, status.as_str().unwrap_or_default(), key.created_at);
+        println!(
+            "  {} {:<3} {:<7} since {}",
+            key.kid,
+            key.key_use,
+            status.as_str().unwrap_or_default(),
+            key.created_at
+        );
     }
     Ok(())
 }

@@ -7,7 +7,11 @@ use crate::config::Settings;
 use crate::http::directory::PartyView;
 
 fn client(settings: &Settings, args: &ClientArgs) -> anyhow::Result<Client> {
-    Ok(Client::for_party(&settings.data_dir, &args.as_party, &args.broker)?)
+    Ok(Client::for_party(
+        &settings.data_dir,
+        &args.as_party,
+        &args.broker,
+    )?)
 }
 
 pub async fn me(settings: &Settings, args: &ClientArgs, json: bool) -> anyhow::Result<()> {
@@ -51,18 +55,37 @@ pub async fn case(settings: &Settings, command: CaseCommand, json: bool) -> anyh
                 return print_json(&cases);
             }
             for c in cases {
-                println!("{}  {}  {:<22} {:<18} opened {}", c.id, c.country.as_str(), c.state.as_str(), c.my_role, c.opened_at);
+                println!(
+                    "{}  {}  {:<22} {:<18} opened {}",
+                    c.id,
+                    c.country.as_str(),
+                    c.state.as_str(),
+                    c.my_role,
+                    c.opened_at
+                );
             }
             Ok(())
         }
         CaseCommand::Show { case, client: args } => {
-            let case: Case = client(settings, &args)?.get(&format!("/v1/cases/{case}")).await?;
+            let case: Case = client(settings, &args)?
+                .get(&format!("/v1/cases/{case}"))
+                .await?;
             if json {
                 return print_json(&case);
             }
-            println!("{}  country {}  state {}  opened by {} at {}", case.id, case.country.as_str(), case.state.as_str(), case.opened_by, case.opened_at);
+            println!(
+                "{}  country {}  state {}  opened by {} at {}",
+                case.id,
+                case.country.as_str(),
+                case.state.as_str(),
+                case.opened_by,
+                case.opened_at
+            );
             for m in case.members {
-                println!("  {:<24} {:<18} attached by {} at {}", m.party, m.role, m.attached_by, m.attached_at);
+                println!(
+                    "  {:<24} {:<18} attached by {} at {}",
+                    m.party, m.role, m.attached_by, m.attached_at
+                );
             }
             Ok(())
         }

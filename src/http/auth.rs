@@ -33,22 +33,44 @@ impl Caller {
             request_id: self.request_id.as_deref(),
             at: &at,
         };
-        Ok(policy::authorize::<A>(&state.policy, &state.db, meta, &self.party, resource, context).await?)
+        Ok(policy::authorize::<A>(
+            &state.policy,
+            &state.db,
+            meta,
+            &self.party,
+            resource,
+            context,
+        )
+        .await?)
     }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let request_id = parts
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let action = parts.extensions.get::<Action>().map(|a| a.name()).unwrap_or("unknown");
+        let action = parts
+            .extensions
+            .get::<Action>()
+            .map(|a| a.name())
+            .unwrap_or("unknown");
         let Some(PeerCertificate(certificate)) = parts.extensions.get::<PeerCertificate>() else {
-            refuse(state, &request_id, "anonymous", action, "no client certificate").await?;
+            refuse(
+                state,
+                &request_id,
+                "anonymous",
+                action,
+                "no client certificate",
+            )
+            .await?;
             return Err(ApiError::ClientCertificateRequired);
         };
         let fingerprint = pki::fingerprint(certificate);
@@ -56,7 +78,14 @@ impl FromRequestParts<AppState> for Caller {
             Some(party) => Ok(Caller { party, request_id }),
             None => {
                 let principal = format!("certificate:{fingerprint}");
-                refuse(state, &request_id, &principal, action, "certificate not registered to a party").await?;
+                refuse(
+                    state,
+                    &request_id,
+                    &principal,
+                    action,
+                    "certificate not registered to a party",
+                )
+                .await?;
                 Err(ApiError::CertificateNotRegistered)
             }
         }

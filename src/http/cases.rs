@@ -43,9 +43,21 @@ pub async fn open(
     let country = Country::parse(&body.country)?;
     let ministry = addressed_ministry(&state, body.ministry.as_deref()).await?;
     let proof = caller
-        .authorize::<OpenCase>(&state, Resource::Broker, json!({ "country": country.as_str() }))
+        .authorize::<OpenCase>(
+            &state,
+            Resource::Broker,
+            json!({ "country": country.as_str() }),
+        )
         .await?;
-    let case = cases::open(&state.db, &proof, caller.party.role, &country, &ministry, &state.now()).await?;
+    let case = cases::open(
+        &state.db,
+        &proof,
+        caller.party.role,
+        &country,
+        &ministry,
+        &state.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(case)))
 }
 
@@ -56,7 +68,9 @@ async fn addressed_ministry(state: &AppState, named: Option<&str>) -> Result<Par
         return parties::find(&state.db, &id)
             .await?
             .filter(|p| p.role == Role::Ministry && p.is_active())
-            .ok_or_else(|| CaseError::NoMinistry(format!("{id} is not an active ministry")).into());
+            .ok_or_else(|| {
+                CaseError::NoMinistry(format!("{id} is not an active ministry")).into()
+            });
     }
     let mut ministries: Vec<Party> = parties::list(&state.db)
         .await?
@@ -66,18 +80,28 @@ async fn addressed_ministry(state: &AppState, named: Option<&str>) -> Result<Par
     match ministries.len() {
         1 => Ok(ministries.remove(0)),
         0 => Err(CaseError::NoMinistry("no active ministry is registered".into()).into()),
-        _ => Err(CaseError::NoMinistry("several ministries are registered; name one in `ministry`".into()).into()),
+        _ => Err(CaseError::NoMinistry(
+            "several ministries are registered; name one in `ministry`".into(),
+        )
+        .into()),
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<CaseSummary>>, ApiError> {
-    let proof = caller.authorize::<ListCases>(&state, Resource::Broker, json!({})).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let proof = caller
+        .authorize::<ListCases>(&state, Resource::Broker, json!({}))
+        .await?;
     Ok(Json(cases::list_for(&state.db, &proof).await?))
 }
 
 async fn existing(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
     let id = CaseId::parse(raw)?;
-    Ok(cases::facts(&state.db, &id).await?.ok_or(CaseError::NotFound(id))?)
+    Ok(cases::facts(&state.db, &id)
+        .await?
+        .ok_or(CaseError::NotFound(id))?)
 }
 
 pub async fn show(
@@ -86,7 +110,9 @@ pub async fn show(
     Path(raw): Path<String>,
 ) -> Result<Json<Case>, ApiError> {
     let facts = existing(&state, &raw).await?;
-    let proof = caller.authorize::<ReadCase>(&state, Resource::Case(&facts), json!({})).await?;
+    let proof = caller
+        .authorize::<ReadCase>(&state, Resource::Case(&facts), json!({}))
+        .await?;
     Ok(Json(cases::show(&state.db, &proof, &facts.id).await?))
 }
 

@@ -72,14 +72,24 @@ pub struct Jwks {
     pub keys: Vec<serde_json::Value>,
 }
 
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<PartyView>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PartyView>, ApiError> {
     caller
-        .authorize::<ReadMe>(&state, Resource::Party(&caller.party), serde_json::json!({}))
+        .authorize::<ReadMe>(
+            &state,
+            Resource::Party(&caller.party),
+            serde_json::json!({}),
+        )
         .await?;
     Ok(Json(PartyView::from(&caller.party)))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<PartyView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PartyView>>, ApiError> {
     caller
         .authorize::<ListParties>(&state, Resource::Broker, serde_json::json!({}))
         .await?;
@@ -119,7 +129,11 @@ pub async fn jwks(
     let party = authorized_party(&state, &caller, &raw).await?;
     let keys = parties::keys(&state.db, &party.id).await?;
     Ok(Json(Jwks {
-        keys: keys.iter().filter(|k| k.is_published()).map(|k| jwk_value(&k.jwk)).collect(),
+        keys: keys
+            .iter()
+            .filter(|k| k.is_published())
+            .map(|k| jwk_value(&k.jwk))
+            .collect(),
     }))
 }
 

@@ -57,9 +57,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
-            ApiError::CertificateNotRegistered | ApiError::PartyDisabled(_) | ApiError::Forbidden(_) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::CertificateNotRegistered
+            | ApiError::PartyDisabled(_)
+            | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,7 +107,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Internal(cause) => tracing::error!(code = self.code(), cause = %cause, "request failed"),
+            ApiError::Internal(cause) => {
+                tracing::error!(code = self.code(), cause = %cause, "request failed")
+            }
             ApiError::Unavailable(what, cause) => {
                 tracing::warn!(code = self.code(), component = what, cause = %cause, "dependency unavailable")
             }
@@ -116,7 +118,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, axum::Json(self.problem())).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
@@ -137,7 +142,9 @@ impl From<ObjectError> for ApiError {
     fn from(e: ObjectError) -> Self {
         match e {
             ObjectError::NotFound(key) => ApiError::Internal(format!("object missing: {key}")),
-            ObjectError::Unavailable(cause) => ApiError::Unavailable("object store", cause.to_string()),
+            ObjectError::Unavailable(cause) => {
+                ApiError::Unavailable("object store", cause.to_string())
+            }
         }
     }
 }
@@ -200,10 +207,12 @@ mod tests {
 
     #[test]
     fn internal_errors_say_nothing_internal() {
-        let problem = ApiError::Internal("password authentication failed for user ponte".into()).problem();
+        let problem =
+            ApiError::Internal("password authentication failed for user ponte".into()).problem();
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("password"), "{}", problem.detail);
-        let problem = ApiError::Unavailable("database", "connection refused 10.0.0.7:5432".into()).problem();
+        let problem =
+            ApiError::Unavailable("database", "connection refused 10.0.0.7:5432".into()).problem();
         assert!(!problem.detail.contains("10.0.0.7"), "{}", problem.detail);
         assert_eq!(problem.code, "unavailable");
     }
@@ -213,6 +222,9 @@ mod tests {
         let response = ApiError::Unavailable("database", String::new()).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }

@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// Request count and summed seconds, by (action, status).
+type RequestCounts = BTreeMap<(&'static str, u16), (u64, f64)>;
+
 /// Counters of the running broker.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, u16), (u64, f64)>>,
+    requests: Mutex<RequestCounts>,
     tls_failures: AtomicU64,
 }
 
@@ -34,14 +37,20 @@ impl Metrics {
         out.push_str("# HELP ponte_requests_total Requests answered, by action and HTTP status.\n");
         out.push_str("# TYPE ponte_requests_total counter\n");
         for ((action, status), (count, _)) in requests.iter() {
-            let _ = writeln!(out, "ponte_requests_total{{action=\"{action}\",status=\"{status}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "ponte_requests_total{{action=\"{action}\",status=\"{status}\"}} {count}"
+            );
         }
         out.push_str("# HELP ponte_request_duration_seconds Time to answer requests, by action and HTTP status.\n");
         out.push_str("# TYPE ponte_request_duration_seconds summary\n");
         for ((action, status), (count, sum)) in requests.iter() {
             let labels = format!("action=\"{action}\",status=\"{status}\"");
             let _ = writeln!(out, "ponte_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "ponte_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "ponte_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         out.push_str("# HELP ponte_tls_handshake_failures_total TLS handshakes that failed.\n");
         out.push_str("# TYPE ponte_tls_handshake_failures_total counter\n");
@@ -65,8 +74,15 @@ mod tests {
         m.record("ReadMe", 200, Duration::from_millis(5));
         m.record("OpenCase", 403, Duration::from_millis(1));
         let text = m.render();
-        assert!(text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"), "{text}");
-        assert!(text.contains("ponte_requests_total{action=\"OpenCase\",status=\"403\"} 1"), "{text}");
-        assert!(text.contains("ponte_request_duration_seconds_count{action=\"ReadMe\",status=\"200\"} 2"));
+        assert!(
+            text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ponte_requests_total{action=\"OpenCase\",status=\"403\"} 1"),
+            "{text}"
+        );
+        assert!(text
+            .contains("ponte_request_duration_seconds_count{action=\"ReadMe\",status=\"200\"} 2"));
     }
 }

@@ -24,7 +24,9 @@ use axum::Router;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 pub use auth::Caller;
@@ -107,55 +109,185 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Method as M;
     vec![
         (
-            spec(M::GET, "/healthz", Action::Health, Public, "health", "Liveness: the process answers.", None, 200, Body::Json(schema::<ops::Health>)),
+            spec(
+                M::GET,
+                "/healthz",
+                Action::Health,
+                Public,
+                "health",
+                "Liveness: the process answers.",
+                None,
+                200,
+                Body::Json(schema::<ops::Health>),
+            ),
             get(ops::health),
         ),
         (
-            spec(M::GET, "/readyz", Action::Ready, Public, "ready", "Readiness: the database and the object store answer.", None, 200, Body::Json(schema::<ops::Readiness>)),
+            spec(
+                M::GET,
+                "/readyz",
+                Action::Ready,
+                Public,
+                "ready",
+                "Readiness: the database and the object store answer.",
+                None,
+                200,
+                Body::Json(schema::<ops::Readiness>),
+            ),
             get(ops::ready),
         ),
         (
-            spec(M::GET, "/metrics", Action::Metrics, Public, "metrics", "Prometheus metrics by action and status.", None, 200, Body::Text("text/plain; version=0.0.4")),
+            spec(
+                M::GET,
+                "/metrics",
+                Action::Metrics,
+                Public,
+                "metrics",
+                "Prometheus metrics by action and status.",
+                None,
+                200,
+                Body::Text("text/plain; version=0.0.4"),
+            ),
             get(ops::metrics),
         ),
         (
-            spec(M::GET, "/.well-known/jwks.json", Action::ReadBrokerKeys, Public, "brokerKeys", "The broker's public signing keys (JWKS).", None, 200, Body::Json(schema::<directory::Jwks>)),
+            spec(
+                M::GET,
+                "/.well-known/jwks.json",
+                Action::ReadBrokerKeys,
+                Public,
+                "brokerKeys",
+                "The broker's public signing keys (JWKS).",
+                None,
+                200,
+                Body::Json(schema::<directory::Jwks>),
+            ),
             get(ops::broker_keys),
         ),
         (
-            spec(M::GET, "/v1/openapi.json", Action::ReadApiDescription, Public, "openApi", "This OpenAPI 3.1 document.", None, 200, Body::Json(schema::<serde_json::Value>)),
+            spec(
+                M::GET,
+                "/v1/openapi.json",
+                Action::ReadApiDescription,
+                Public,
+                "openApi",
+                "This OpenAPI 3.1 document.",
+                None,
+                200,
+                Body::Json(schema::<serde_json::Value>),
+            ),
             get(ops::openapi),
         ),
         (
-            spec(M::GET, "/v1/me", Action::ReadMe, Party, "me", "The party authenticated by the client certificate.", None, 200, Body::Json(schema::<directory::PartyView>)),
+            spec(
+                M::GET,
+                "/v1/me",
+                Action::ReadMe,
+                Party,
+                "me",
+                "The party authenticated by the client certificate.",
+                None,
+                200,
+                Body::Json(schema::<directory::PartyView>),
+            ),
             get(directory::me),
         ),
         (
-            spec(M::GET, "/v1/parties", Action::ListParties, Party, "listParties", "The party directory.", None, 200, Body::Json(schema::<Vec<directory::PartyView>>)),
+            spec(
+                M::GET,
+                "/v1/parties",
+                Action::ListParties,
+                Party,
+                "listParties",
+                "The party directory.",
+                None,
+                200,
+                Body::Json(schema::<Vec<directory::PartyView>>),
+            ),
             get(directory::list),
         ),
         (
-            spec(M::GET, "/v1/parties/{party}", Action::ReadParty, Party, "readParty", "A party with every key it has had, active and retired.", None, 200, Body::Json(schema::<directory::PartyDetail>)),
+            spec(
+                M::GET,
+                "/v1/parties/{party}",
+                Action::ReadParty,
+                Party,
+                "readParty",
+                "A party with every key it has had, active and retired.",
+                None,
+                200,
+                Body::Json(schema::<directory::PartyDetail>),
+            ),
             get(directory::show),
         ),
         (
-            spec(M::GET, "/v1/parties/{party}/jwks.json", Action::ReadParty, Party, "readPartyJwks", "A party's published keys: signing keys (also retired) and active encryption keys.", None, 200, Body::Json(schema::<directory::Jwks>)),
+            spec(
+                M::GET,
+                "/v1/parties/{party}/jwks.json",
+                Action::ReadParty,
+                Party,
+                "readPartyJwks",
+                "A party's published keys: signing keys (also retired) and active encryption keys.",
+                None,
+                200,
+                Body::Json(schema::<directory::Jwks>),
+            ),
             get(directory::jwks),
         ),
         (
-            spec(M::POST, "/v1/cases", Action::OpenCase, Party, "openCase", "Open a family-tracing case addressed to the ministry.", Some(schema::<cases::OpenCaseRequest>), 201, Body::Json(schema::<crate::cases::Case>)),
+            spec(
+                M::POST,
+                "/v1/cases",
+                Action::OpenCase,
+                Party,
+                "openCase",
+                "Open a family-tracing case addressed to the ministry.",
+                Some(schema::<cases::OpenCaseRequest>),
+                201,
+                Body::Json(schema::<crate::cases::Case>),
+            ),
             post(cases::open),
         ),
         (
-            spec(M::GET, "/v1/cases", Action::ListCases, Party, "listCases", "The cases the caller is on.", None, 200, Body::Json(schema::<Vec<crate::cases::CaseSummary>>)),
+            spec(
+                M::GET,
+                "/v1/cases",
+                Action::ListCases,
+                Party,
+                "listCases",
+                "The cases the caller is on.",
+                None,
+                200,
+                Body::Json(schema::<Vec<crate::cases::CaseSummary>>),
+            ),
             get(cases::list),
         ),
         (
-            spec(M::GET, "/v1/cases/{case}", Action::ReadCase, Party, "readCase", "A case and its members.", None, 200, Body::Json(schema::<crate::cases::Case>)),
+            spec(
+                M::GET,
+                "/v1/cases/{case}",
+                Action::ReadCase,
+                Party,
+                "readCase",
+                "A case and its members.",
+                None,
+                200,
+                Body::Json(schema::<crate::cases::Case>),
+            ),
             get(cases::show),
         ),
         (
-            spec(M::POST, "/v1/cases/{case}/members", Action::AttachParty, Party, "attachParty", "Attach a party to a case in its registered role.", Some(schema::<cases::AttachRequest>), 201, Body::Json(schema::<crate::cases::Member>)),
+            spec(
+                M::POST,
+                "/v1/cases/{case}/members",
+                Action::AttachParty,
+                Party,
+                "attachParty",
+                "Attach a party to a case in its registered role.",
+                Some(schema::<cases::AttachRequest>),
+                201,
+                Body::Json(schema::<crate::cases::Member>),
+            ),
             post(cases::attach),
         ),
     ]
@@ -221,7 +353,9 @@ impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let mut bytes = [0u8; 16];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
-        axum::http::HeaderValue::from_str(&crate::pki::hex(&bytes)).ok().map(RequestId::new)
+        axum::http::HeaderValue::from_str(&crate::pki::hex(&bytes))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -236,7 +370,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid("invalid_body", e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::invalid("invalid_body", e.body_text()))
+            }
             Err(e) => Err(ApiError::BadRequest {
                 code: "invalid_json",
                 detail: e.body_text(),

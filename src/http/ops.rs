@@ -44,7 +44,12 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, Api
     match tokio::time::timeout(PROBE_TIMEOUT, state.objects.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(ApiError::Unavailable("object store", e.to_string())),
-        Err(_) => return Err(ApiError::Unavailable("object store", "probe timed out".into())),
+        Err(_) => {
+            return Err(ApiError::Unavailable(
+                "object store",
+                "probe timed out".into(),
+            ))
+        }
     }
     Ok(Json(Readiness {
         status: "ready",
@@ -64,7 +69,9 @@ pub async fn broker_keys(State(state): State<AppState>) -> Json<serde_json::Valu
     Json(state.broker_jwks.as_ref().clone())
 }
 
-pub async fn openapi(Extension(document): Extension<Arc<serde_json::Value>>) -> Json<serde_json::Value> {
+pub async fn openapi(
+    Extension(document): Extension<Arc<serde_json::Value>>,
+) -> Json<serde_json::Value> {
     Json(document.as_ref().clone())
 }
 

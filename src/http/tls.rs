@@ -56,7 +56,9 @@ pub fn install_default_provider() {
 pub fn server_config(settings: &Settings) -> Result<Arc<ServerConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     for ca in pki::read_certs(&settings.client_ca())? {
-        roots.add(ca).map_err(|e| TlsError::Config(format!("client CA: {e}")))?;
+        roots
+            .add(ca)
+            .map_err(|e| TlsError::Config(format!("client CA: {e}")))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .allow_unauthenticated()
@@ -64,8 +66,11 @@ pub fn server_config(settings: &Settings) -> Result<Arc<ServerConfig>, TlsError>
         .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
     let chain = pki::read_certs(&settings.tls_cert())?;
     let key_path = settings.tls_key_file();
-    let key = private_key(&secret::read(&key_path, "set server.tls_key_file or run `ponte init`")?)
-        .map_err(|e| TlsError::Config(format!("{}: {e}", key_path.display())))?;
+    let key = private_key(&secret::read(
+        &key_path,
+        "set server.tls_key_file or run `ponte init`",
+    )?)
+    .map_err(|e| TlsError::Config(format!("{}: {e}", key_path.display())))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -113,7 +118,8 @@ pub async fn serve(
         let metrics = metrics.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -133,21 +139,32 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|der| PeerCertificate(der.clone().into_owned()));
-            let service = router.map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                if let Some(cert) = &certificate {
-                    request.extensions_mut().insert(cert.clone());
-                }
-                request
-            });
+            let service = router.map_request(
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    if let Some(cert) = &certificate {
+                        request.extensions_mut().insert(cert.clone());
+                    }
+                    request
+                },
+            );
             let builder = Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service));
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(tls),
+                TowerToHyperService::new(service),
+            );
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
         });
     }
     tracing::info!("shutting down: no new connections, waiting for in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "in-flight requests did not finish in time"
+        );
     }
 }

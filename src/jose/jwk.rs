@@ -83,7 +83,13 @@ impl Jwk {
     pub fn generate_ed25519() -> Result<Jwk, JwkError> {
         let seed = random_32()?;
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| JwkError::Random)?;
-        Ok(Jwk::okp("Ed25519", pair.public_key().as_ref(), Some(&seed), KeyUse::Sign, "EdDSA"))
+        Ok(Jwk::okp(
+            "Ed25519",
+            pair.public_key().as_ref(),
+            Some(&seed),
+            KeyUse::Sign,
+            "EdDSA",
+        ))
     }
 
     /// A new X25519 key agreement key (alg ECDH-ES+A256KW).
@@ -115,7 +121,8 @@ impl Jwk {
     /// Parses a JWK and checks that it is one Ponte supports, that its kid is
     /// its thumbprint, and that the private part (if any) matches the public.
     pub fn parse(text: &str) -> Result<Jwk, JwkError> {
-        let jwk: Jwk = serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        let jwk: Jwk =
+            serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
         let expected = match (jwk.crv.as_str(), jwk.key_use) {
             ("Ed25519", KeyUse::Sign) => "EdDSA",
             ("X25519", KeyUse::Encrypt) => "ECDH-ES+A256KW",
@@ -127,14 +134,19 @@ impl Jwk {
             }
         };
         if jwk.kty != "OKP" || jwk.alg != expected {
-            return Err(JwkError::Unsupported(format!("kty {} alg {}", jwk.kty, jwk.alg)));
+            return Err(JwkError::Unsupported(format!(
+                "kty {} alg {}",
+                jwk.kty, jwk.alg
+            )));
         }
         let x = b64_decode(&jwk.x).map_err(|e| JwkError::Malformed(format!("x: {e}")))?;
         if x.len() != 32 {
             return Err(JwkError::Malformed("x must be 32 bytes".into()));
         }
         if jwk.kid != thumbprint(&jwk.kty, &jwk.crv, &jwk.x) {
-            return Err(JwkError::Malformed("kid is not the RFC 7638 thumbprint".into()));
+            return Err(JwkError::Malformed(
+                "kid is not the RFC 7638 thumbprint".into(),
+            ));
         }
         if let Some(d) = &jwk.d {
             let d = b64_decode(d).map_err(|e| JwkError::Malformed(format!("d: {e}")))?;
@@ -147,9 +159,11 @@ impl Jwk {
                     .public_key()
                     .as_ref()
                     .to_vec(),
-                KeyUse::Encrypt => x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
-                    .as_bytes()
-                    .to_vec(),
+                KeyUse::Encrypt => {
+                    x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
+                        .as_bytes()
+                        .to_vec()
+                }
             };
             if public != x {
                 return Err(JwkError::Malformed("private part does not match x".into()));
@@ -204,7 +218,9 @@ pub fn thumbprint(kty: &str, crv: &str, x: &str) -> String {
 
 fn random_32() -> Result<[u8; 32], JwkError> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| JwkError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| JwkError::Random)?;
     Ok(bytes)
 }
 
@@ -216,7 +232,11 @@ mod tests {
     fn rfc8037_ed25519_thumbprint_vector() {
         // RFC 8037 appendix A.3.
         assert_eq!(
-            thumbprint("OKP", "Ed25519", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            thumbprint(
+                "OKP",
+                "Ed25519",
+                "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+            ),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }
@@ -233,12 +253,18 @@ mod tests {
         assert_eq!(jwk.public().d, None);
         // RFC 8032 test 1 signature of the empty message is checked by ring's own tests;
         // here the seed must give back the published public key.
-        assert_eq!(b64(jwk.ed25519_pair().unwrap().public_key().as_ref()), jwk.x);
+        assert_eq!(
+            b64(jwk.ed25519_pair().unwrap().public_key().as_ref()),
+            jwk.x
+        );
     }
 
     #[test]
     fn generated_keys_round_trip_and_never_print_the_private_part() {
-        for jwk in [Jwk::generate_ed25519().unwrap(), Jwk::generate_x25519().unwrap()] {
+        for jwk in [
+            Jwk::generate_ed25519().unwrap(),
+            Jwk::generate_x25519().unwrap(),
+        ] {
             let parsed = Jwk::parse(&jwk.to_json()).unwrap();
             assert_eq!(parsed, jwk);
             assert!(!format!("{jwk:?}").contains(jwk.d.as_deref().unwrap()));

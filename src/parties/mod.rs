@@ -20,7 +20,9 @@ pub use store::{
 
 /// A party's stable identifier, e.g. `iom-tirana`: lowercase letters, digits
 /// and hyphens, starting with a letter, at most 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct PartyId(String);
 
@@ -183,7 +185,9 @@ impl PartyKey {
 /// What can go wrong in the party registry.
 #[derive(Debug, thiserror::Error)]
 pub enum PartyError {
-    #[error("invalid party id {0:?}: use lowercase letters, digits and hyphens, starting with a letter")]
+    #[error(
+        "invalid party id {0:?}: use lowercase letters, digits and hyphens, starting with a letter"
+    )]
     InvalidId(String),
     #[error("unknown role {0:?}; roles are municipality, ministry, iom_coordination, iom_mission, court, guardian")]
     InvalidRole(String),
@@ -225,7 +229,16 @@ mod tests {
         for ok in ["iom-tirana", "tm-roma", "guardian-torino-1", "ab"] {
             PartyId::parse(ok).unwrap();
         }
-        for bad in ["", "a", "IOM", "1abc", "iom_tirana", "iom-", "iom tirana", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a",
+            "IOM",
+            "1abc",
+            "iom_tirana",
+            "iom-",
+            "iom tirana",
+            &"a".repeat(65),
+        ] {
             assert!(PartyId::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -64,14 +64,18 @@ pub async fn unchecked_register(db: &Db, reg: &Registration, at: &str) -> Result
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = owner {
-            return Err(PartyError::CertificateTaken(PartyId::parse(&row.try_get::<String, _>(0)?)?));
+            return Err(PartyError::CertificateTaken(PartyId::parse(
+                &row.try_get::<String, _>(0)?,
+            )?));
         }
-        sqlx::query("insert into party_certificate (fingerprint, party_id, added_at) values ($1, $2, $3)")
-            .bind(fingerprint)
-            .bind(reg.id.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "insert into party_certificate (fingerprint, party_id, added_at) values ($1, $2, $3)",
+        )
+        .bind(fingerprint)
+        .bind(reg.id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
     }
     for key in &reg.keys {
         insert_key(&mut tx, &reg.id, key, at).await?;
@@ -175,14 +179,23 @@ pub async fn unchecked_disable(db: &Db, id: &PartyId, at: &str) -> Result<(), Pa
     if done.rows_affected() == 0 {
         return Err(PartyError::NotFound(id.clone()));
     }
-    audit::append(&mut *tx, &AuditEvent::operator("DisableParty", &format!("party:{id}"), at)).await?;
+    audit::append(
+        &mut *tx,
+        &AuditEvent::operator("DisableParty", &format!("party:{id}"), at),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Replaces a party's active keys of the uses given by the new keys; the
 /// replaced keys are kept as retired.
-pub async fn unchecked_rotate_keys(db: &Db, id: &PartyId, new: &[Jwk], at: &str) -> Result<(), PartyError> {
+pub async fn unchecked_rotate_keys(
+    db: &Db,
+    id: &PartyId,
+    new: &[Jwk],
+    at: &str,
+) -> Result<(), PartyError> {
     let mut tx = db.pool().begin().await?;
     if sqlx::query("select 1 from party where id = $1")
         .bind(id.as_str())

@@ -80,4 +80,12 @@ macro_rules! action_kinds {
     };
 }
 
-action_kinds!(ReadMe, ListParties, ReadParty, OpenCase, ListCases, ReadCase, AttachParty);
+action_kinds!(
+    ReadMe,
+    ListParties,
+    ReadParty,
+    OpenCase,
+    ListCases,
+    ReadCase,
+    AttachParty
+);

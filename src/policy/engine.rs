@@ -61,7 +61,8 @@ impl PolicyEngine {
     /// must carry a unique `@id("…")` annotation.
     pub fn load(dir: &Path) -> Result<PolicyEngine, PolicyError> {
         let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))
+            std::fs::read_to_string(path)
+                .map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))
         };
         let schema_text = read(&dir.join("schema.cedarschema"))?;
         let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -72,18 +73,28 @@ impl PolicyEngine {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(PolicyError::Load(format!("no *.cedar policy in {}", dir.display())));
+            return Err(PolicyError::Load(format!(
+                "no *.cedar policy in {}",
+                dir.display()
+            )));
         }
         let mut sources = Vec::new();
         for path in &files {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             sources.push((name, read(path)?));
         }
         PolicyEngine::from_sources(&schema_text, &sources)
     }
 
     /// Builds an engine from schema text and `(file name, policy text)` pairs.
-    pub fn from_sources(schema_text: &str, sources: &[(String, String)]) -> Result<PolicyEngine, PolicyError> {
+    pub fn from_sources(
+        schema_text: &str,
+        sources: &[(String, String)],
+    ) -> Result<PolicyEngine, PolicyError> {
         let (schema, _warnings) = Schema::from_cedarschema_str(schema_text)
             .map_err(|e| PolicyError::Invalid(format!("schema.cedarschema: {e}")))?;
         let mut policies = PolicySet::new();
@@ -92,14 +103,19 @@ impl PolicyEngine {
         for (name, text) in sources {
             digest.update(name.as_bytes());
             digest.update(text.as_bytes());
-            let parsed = PolicySet::from_str(text).map_err(|e| PolicyError::Invalid(format!("{name}: {e}")))?;
+            let parsed = PolicySet::from_str(text)
+                .map_err(|e| PolicyError::Invalid(format!("{name}: {e}")))?;
             if parsed.templates().next().is_some() {
-                return Err(PolicyError::Invalid(format!("{name}: templates are not used by Ponte")));
+                return Err(PolicyError::Invalid(format!(
+                    "{name}: templates are not used by Ponte"
+                )));
             }
             for policy in parsed.policies() {
-                let id = policy
-                    .annotation("id")
-                    .ok_or_else(|| PolicyError::Invalid(format!("{name}: a policy has no @id(\"…\") annotation:\n{policy}")))?;
+                let id = policy.annotation("id").ok_or_else(|| {
+                    PolicyError::Invalid(format!(
+                        "{name}: a policy has no @id(\"…\") annotation:\n{policy}"
+                    ))
+                })?;
                 policies
                     .add(policy.new_id(PolicyId::new(id)))
                     .map_err(|e| PolicyError::Invalid(format!("{name}: policy {id:?}: {e}")))?;
@@ -107,10 +123,16 @@ impl PolicyEngine {
         }
         let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
         if !result.validation_passed() {
-            let messages: Vec<String> = result.validation_errors().map(|e| format!("  - {e}")).collect();
+            let messages: Vec<String> = result
+                .validation_errors()
+                .map(|e| format!("  - {e}"))
+                .collect();
             return Err(PolicyError::Invalid(messages.join("\n")));
         }
-        let actions = schema.actions().map(|uid| uid.id().unescaped().to_owned()).collect();
+        let actions = schema
+            .actions()
+            .map(|uid| uid.id().unescaped().to_owned())
+            .collect();
         let version = format!("sha256:{}", &hex(digest.finish().as_ref())[..16]);
         Ok(PolicyEngine {
             schema,
@@ -164,10 +186,12 @@ impl PolicyEngine {
                 uid("Case", case.id.as_str())
             }
         };
-        let entities = Entities::from_json_value(serde_json::Value::Array(entities), Some(&self.schema))
-            .map_err(|e| bad(&e))?;
+        let entities =
+            Entities::from_json_value(serde_json::Value::Array(entities), Some(&self.schema))
+                .map_err(|e| bad(&e))?;
         let action_uid = uid("Action", action.name());
-        let context = Context::from_json_value(context, Some((&self.schema, &action_uid))).map_err(|e| bad(&e))?;
+        let context = Context::from_json_value(context, Some((&self.schema, &action_uid)))
+            .map_err(|e| bad(&e))?;
         let request = Request::new(
             uid("Party", principal.id.as_str()),
             action_uid,
@@ -177,12 +201,20 @@ impl PolicyEngine {
         )
         .map_err(|e| bad(&e))?;
         let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
-        let mut policy_ids: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
+        let mut policy_ids: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| id.to_string())
+            .collect();
         policy_ids.sort();
         Ok(Decision {
             allowed: response.decision() == CedarDecision::Allow,
             policy_ids,
-            errors: response.diagnostics().errors().map(|e| e.to_string()).collect(),
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(|e| e.to_string())
+                .collect(),
         })
     }
 }

@@ -145,17 +145,24 @@ impl Db {
 
 /// Puts a password (percent-encoded) into a connection URL.
 fn with_password(url: &str, password: &str) -> Result<String, OpenError> {
-    let start = url.find("://").map(|i| i + 3).ok_or_else(|| OpenError::Url("no scheme".into()))?;
+    let start = url
+        .find("://")
+        .map(|i| i + 3)
+        .ok_or_else(|| OpenError::Url("no scheme".into()))?;
     let rest = &url[start..];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let at = rest[..authority_end]
-        .rfind('@')
-        .ok_or_else(|| OpenError::Url("database.password_file needs a user in the URL (postgres://user@host/db)".into()))?;
+    let at = rest[..authority_end].rfind('@').ok_or_else(|| {
+        OpenError::Url(
+            "database.password_file needs a user in the URL (postgres://user@host/db)".into(),
+        )
+    })?;
     let user = rest[..at].split(':').next().unwrap_or_default();
     let encoded: String = password
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect();

@@ -60,10 +60,12 @@ impl Objects {
         match settings.objects.backend {
             ObjectBackend::Local => {
                 let dir = settings.local_objects_dir();
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string()))?;
-                let store = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string()))?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string())
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+                    ObjectConfigError::LocalDir(dir.display().to_string(), e.to_string())
+                })?;
                 Ok(Objects {
                     store: Arc::new(store),
                     description: format!("local directory {}", dir.display()),
@@ -93,7 +95,9 @@ impl Objects {
                     (Some(id), Some(file)) => {
                         let secret =
                             secret::read_string(file, "set objects.s3.secret_access_key_file")?;
-                        builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+                        builder = builder
+                            .with_access_key_id(id)
+                            .with_secret_access_key(secret);
                     }
                     (None, None) => {}
                     _ => {
@@ -102,7 +106,9 @@ impl Objects {
                         ))
                     }
                 }
-                let store = builder.build().map_err(|e| ObjectConfigError::S3(e.to_string()))?;
+                let store = builder
+                    .build()
+                    .map_err(|e| ObjectConfigError::S3(e.to_string()))?;
                 Ok(Objects {
                     store: Arc::new(store),
                     description: format!(
@@ -138,7 +144,12 @@ impl Objects {
 
     /// Reads a whole object.
     pub async fn get(&self, key: &str) -> Result<Bytes, ObjectError> {
-        Ok(self.store.get(&ObjectPath::from(key)).await?.bytes().await?)
+        Ok(self
+            .store
+            .get(&ObjectPath::from(key))
+            .await?
+            .bytes()
+            .await?)
     }
 
     /// Deletes an object; deleting a missing object is not an error.

@@ -45,15 +45,28 @@ async fn a_municipality_opens_a_case_and_gets_a_pseudonymous_id(backend: Backend
 
 async fn only_a_municipality_may_open_a_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for party in ["iom-tirana", "ministry-labour", "tm-roma", "guardian-torino-1"] {
+    for party in [
+        "iom-tirana",
+        "ministry-labour",
+        "tm-roma",
+        "guardian-torino-1",
+    ] {
         let err = app
             .client(party)
             .post::<_, Value>("/v1/cases", &json!({ "country": "AL" }))
             .await
             .unwrap_err();
-        assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")), "{party}");
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(403), Some("forbidden")),
+            "{party}"
+        );
     }
-    let cases: Vec<Value> = app.client("ministry-labour").get("/v1/cases").await.unwrap();
+    let cases: Vec<Value> = app
+        .client("ministry-labour")
+        .get("/v1/cases")
+        .await
+        .unwrap();
     assert!(cases.is_empty());
 }
 
@@ -65,7 +78,11 @@ async fn a_bad_country_is_refused_and_nothing_is_stored(backend: Backend) {
             .post::<_, Value>("/v1/cases", &json!({ "country": country }))
             .await
             .unwrap_err();
-        assert_eq!((err.status(), err.code()), (Some(422), Some("invalid_country")), "{country}");
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(422), Some("invalid_country")),
+            "{country}"
+        );
     }
     let cases: Vec<Value> = client.get("/v1/cases").await.unwrap();
     assert!(cases.is_empty(), "nothing partial is stored: {cases:?}");
@@ -83,18 +100,29 @@ async fn a_malformed_body_gets_a_problem_answer(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "invalid_json");
 
     let err = client
-        .post::<_, Value>("/v1/cases", &json!({ "country": "AL", "child_name": "must never be sent" }))
+        .post::<_, Value>(
+            "/v1/cases",
+            &json!({ "country": "AL", "child_name": "must never be sent" }),
+        )
         .await
         .unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("invalid_body")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("invalid_body"))
+    );
 }
 
-async fn ministry_attaches_coordination_court_and_guardian_and_coordination_attaches_a_mission(backend: Backend) {
+async fn ministry_attaches_coordination_court_and_guardian_and_coordination_attaches_a_mission(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend).await;
     let case = app.open_case("AL").await;
     for party in ["iom-rome", "tm-roma", "guardian-torino-1"] {
@@ -105,12 +133,28 @@ async fn ministry_attaches_coordination_court_and_guardian_and_coordination_atta
     let member = app.attach(&case, "iom-tirana", "iom-rome").await.unwrap();
     assert_eq!(member["role"], "iom_mission");
 
-    let shown: Value = app.client("iom-tirana").get(&format!("/v1/cases/{case}")).await.unwrap();
-    let mut parties: Vec<&str> = shown["members"].as_array().unwrap().iter().map(|m| m["party"].as_str().unwrap()).collect();
+    let shown: Value = app
+        .client("iom-tirana")
+        .get(&format!("/v1/cases/{case}"))
+        .await
+        .unwrap();
+    let mut parties: Vec<&str> = shown["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["party"].as_str().unwrap())
+        .collect();
     parties.sort();
     assert_eq!(
         parties,
-        ["comune-torino", "guardian-torino-1", "iom-rome", "iom-tirana", "ministry-labour", "tm-roma"]
+        [
+            "comune-torino",
+            "guardian-torino-1",
+            "iom-rome",
+            "iom-tirana",
+            "ministry-labour",
+            "tm-roma"
+        ]
     );
 }
 
@@ -118,29 +162,42 @@ async fn attachments_outside_the_roles_are_refused_and_audited(backend: Backend)
     let app = TestApp::spawn(backend).await;
     let case = app.open_case("SN").await;
     let refused = [
-        ("iom-dakar", "comune-torino"),    // a municipality attaches nobody
-        ("iom-dakar", "ministry-labour"),  // the ministry does not attach missions directly
-        ("tm-roma", "iom-rome"),           // coordination is not yet on the case
+        ("iom-dakar", "comune-torino"),   // a municipality attaches nobody
+        ("iom-dakar", "ministry-labour"), // the ministry does not attach missions directly
+        ("tm-roma", "iom-rome"),          // coordination is not yet on the case
     ];
     for (party, by) in refused {
         let err = app.attach(&case, party, by).await.unwrap_err();
-        assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")), "{by} attaching {party}");
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(403), Some("forbidden")),
+            "{by} attaching {party}"
+        );
         let (_, event) = audit::recent(&app.db, 1).await.unwrap().remove(0);
         assert_eq!(event.action, "AttachParty");
         assert_eq!(event.principal, format!("party:{by}"));
         assert_eq!(event.resource, format!("case:{case}"));
         assert_eq!(event.outcome, Outcome::Deny);
     }
-    app.attach(&case, "iom-rome", "ministry-labour").await.unwrap();
+    app.attach(&case, "iom-rome", "ministry-labour")
+        .await
+        .unwrap();
     let err = app.attach(&case, "tm-roma", "iom-rome").await.unwrap_err();
-    assert_eq!(err.status(), Some(403), "coordination attaches missions only");
+    assert_eq!(
+        err.status(),
+        Some(403),
+        "coordination attaches missions only"
+    );
     let (_, allowed) = audit::recent(&app.db, 10)
         .await
         .unwrap()
         .into_iter()
         .find(|(_, e)| e.outcome == Outcome::Allow && e.action == "AttachParty")
         .unwrap();
-    assert_eq!(allowed.policy_ids, vec!["ministry-attaches-coordination-court-guardian".to_owned()]);
+    assert_eq!(
+        allowed.policy_ids,
+        vec!["ministry-attaches-coordination-court-guardian".to_owned()]
+    );
 }
 
 async fn each_party_sees_only_the_cases_it_is_on(backend: Backend) {
@@ -164,18 +221,36 @@ async fn each_party_sees_only_the_cases_it_is_on(backend: Backend) {
 
     let listed: Vec<Value> = app.client("comune-torino").get("/v1/cases").await.unwrap();
     assert_eq!(listed.len(), 2);
-    let listed: Vec<Value> = app.client("ministry-labour").get("/v1/cases").await.unwrap();
+    let listed: Vec<Value> = app
+        .client("ministry-labour")
+        .get("/v1/cases")
+        .await
+        .unwrap();
     assert!(listed.iter().any(|c| c["id"] == other_case.as_str()));
 }
 
 async fn attaching_a_party_twice_is_a_conflict(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let case = app.open_case("AL").await;
-    app.attach(&case, "tm-roma", "ministry-labour").await.unwrap();
-    let err = app.attach(&case, "tm-roma", "ministry-labour").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(409), Some("already_attached")));
-    let err = app.attach(&case, "nobody-here", "ministry-labour").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("unknown_party")));
+    app.attach(&case, "tm-roma", "ministry-labour")
+        .await
+        .unwrap();
+    let err = app
+        .attach(&case, "tm-roma", "ministry-labour")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("already_attached"))
+    );
+    let err = app
+        .attach(&case, "nobody-here", "ministry-labour")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("unknown_party"))
+    );
 }
 
 async fn an_unknown_case_is_not_found(backend: Backend) {
@@ -185,7 +260,13 @@ async fn an_unknown_case_is_not_found(backend: Backend) {
         .get::<Value>("/v1/cases/case-aaaaaaaaaaaaaaaaaaaaaaaaaa")
         .await
         .unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some("case_not_found")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("case_not_found"))
+    );
     let err = client.get::<Value>("/v1/cases/42").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("invalid_case_id")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("invalid_case_id"))
+    );
 }

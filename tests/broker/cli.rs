@@ -13,7 +13,10 @@ fn ponte(data_dir: &Path) -> Command {
     command
         .arg("--data-dir")
         .arg(data_dir)
-        .env("PONTE__POLICY__DIR", common::manifest_dir().join("policies"))
+        .env(
+            "PONTE__POLICY__DIR",
+            common::manifest_dir().join("policies"),
+        )
         .env_remove("PONTE__DATABASE__URL")
         .kill_on_drop(true);
     command
@@ -39,8 +42,21 @@ fn stdout(output: &Output) -> String {
 async fn init_creates_the_documented_layout_and_never_overwrites_a_key() {
     let dir = tempfile::tempdir().unwrap();
     run(ponte(dir.path()).arg("init")).await;
-    let mut expected = vec!["ca.crt".to_owned(), "broker/tls.crt".into(), "broker/tls.key".into(), "broker/sign.jwk".into()];
-    for party in ["ministry-labour", "iom-rome", "iom-tirana", "iom-dakar", "tm-roma", "comune-torino", "guardian-torino-1"] {
+    let mut expected = vec![
+        "ca.crt".to_owned(),
+        "broker/tls.crt".into(),
+        "broker/tls.key".into(),
+        "broker/sign.jwk".into(),
+    ];
+    for party in [
+        "ministry-labour",
+        "iom-rome",
+        "iom-tirana",
+        "iom-dakar",
+        "tm-roma",
+        "comune-torino",
+        "guardian-torino-1",
+    ] {
         for file in ["tls.crt", "tls.key", "sign.jwk", "enc.jwk"] {
             expected.push(format!("parties/{party}/{file}"));
         }
@@ -50,9 +66,17 @@ async fn init_creates_the_documented_layout_and_never_overwrites_a_key() {
         .map(|f| std::fs::read(dir.path().join(f)).unwrap_or_else(|_| panic!("{f} missing")))
         .collect();
     let again = run(ponte(dir.path()).arg("init")).await;
-    assert!(stdout(&again).contains("nothing was changed"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("nothing was changed"),
+        "{}",
+        stdout(&again)
+    );
     for (file, old) in expected.iter().zip(before) {
-        assert_eq!(std::fs::read(dir.path().join(file)).unwrap(), old, "{file} was rewritten");
+        assert_eq!(
+            std::fs::read(dir.path().join(file)).unwrap(),
+            old,
+            "{file} was rewritten"
+        );
     }
 }
 
@@ -60,28 +84,54 @@ async fn init_creates_the_documented_layout_and_never_overwrites_a_key() {
 async fn party_commands_add_list_disable_and_rotate_keys() {
     let dir = tempfile::tempdir().unwrap();
     run(ponte(dir.path()).arg("init")).await;
-    let added = run(ponte(dir.path()).args(["--json", "party", "add", "iom-pristina", "--role", "iom_mission", "--name", "IOM Pristina"])).await;
+    let added = run(ponte(dir.path()).args([
+        "--json",
+        "party",
+        "add",
+        "iom-pristina",
+        "--role",
+        "iom_mission",
+        "--name",
+        "IOM Pristina",
+    ]))
+    .await;
     let added: Value = serde_json::from_slice(&added.stdout).unwrap();
     assert_eq!(added["id"], "iom-pristina");
     assert_eq!(added["keys"].as_array().unwrap().len(), 2);
     assert!(dir.path().join("parties/iom-pristina/tls.key").exists());
 
     let list = stdout(&run(ponte(dir.path()).args(["party", "list"])).await);
-    assert!(list.contains("iom-pristina") && list.contains("iom_mission"), "{list}");
+    assert!(
+        list.contains("iom-pristina") && list.contains("iom_mission"),
+        "{list}"
+    );
 
-    let rotated = run(ponte(dir.path()).args(["--json", "party", "rotate-keys", "iom-pristina"])).await;
+    let rotated =
+        run(ponte(dir.path()).args(["--json", "party", "rotate-keys", "iom-pristina"])).await;
     let rotated: Value = serde_json::from_slice(&rotated.stdout).unwrap();
-    let statuses: Vec<&str> = rotated["keys"].as_array().unwrap().iter().map(|k| k["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = rotated["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses.iter().filter(|s| **s == "active").count(), 2);
     assert_eq!(statuses.iter().filter(|s| **s == "retired").count(), 2);
-    let retired = std::fs::read_dir(dir.path().join("parties/iom-pristina/retired")).unwrap().count();
+    let retired = std::fs::read_dir(dir.path().join("parties/iom-pristina/retired"))
+        .unwrap()
+        .count();
     assert_eq!(retired, 2, "old private keys are kept, not overwritten");
 
-    let disabled = run(ponte(dir.path()).args(["--json", "party", "disable", "iom-pristina"])).await;
+    let disabled =
+        run(ponte(dir.path()).args(["--json", "party", "disable", "iom-pristina"])).await;
     let disabled: Value = serde_json::from_slice(&disabled.stdout).unwrap();
     assert_eq!(disabled["status"], "disabled");
 
-    let bad = ponte(dir.path()).args(["party", "add", "x y", "--role", "court", "--name", "X"]).output().await.unwrap();
+    let bad = ponte(dir.path())
+        .args(["party", "add", "x y", "--role", "court", "--name", "X"])
+        .output()
+        .await
+        .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid party id"));
 }
@@ -91,30 +141,64 @@ async fn config_check_shows_the_effective_configuration_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(ponte(dir.path())
         .args(["config", "check"])
-        .env("PONTE__DATABASE__URL", "postgres://ponte:hunter2@db.internal/ponte")
+        .env(
+            "PONTE__DATABASE__URL",
+            "postgres://ponte:hunter2@db.internal/ponte",
+        )
         .env("PONTE__OBJECTS__BACKEND", "s3"))
     .await;
     let text = stdout(&output);
-    assert!(text.contains("postgres://ponte:REDACTED@db.internal/ponte"), "{text}");
+    assert!(
+        text.contains("postgres://ponte:REDACTED@db.internal/ponte"),
+        "{text}"
+    );
     assert!(!text.contains("hunter2"));
     assert!(text.contains("backend = \"s3\""), "{text}");
 
-    let bad = ponte(dir.path()).args(["config", "check"]).env("PONTE__SERVER__LISTEN", "nowhere").output().await.unwrap();
+    let bad = ponte(dir.path())
+        .args(["config", "check"])
+        .env("PONTE__SERVER__LISTEN", "nowhere")
+        .output()
+        .await
+        .unwrap();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("server.listen"), "the message names the key: {err}");
+    assert!(
+        err.contains("server.listen"),
+        "the message names the key: {err}"
+    );
 }
 
 #[tokio::test]
 async fn policy_check_validates_a_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = run(ponte(dir.path()).args(["policy", "check"]).arg(common::manifest_dir().join("policies"))).await;
+    let ok = run(ponte(dir.path())
+        .args(["policy", "check"])
+        .arg(common::manifest_dir().join("policies")))
+    .await;
     assert!(stdout(&ok).contains("valid"));
-    std::fs::copy(common::manifest_dir().join("policies/schema.cedarschema"), dir.path().join("schema.cedarschema")).unwrap();
-    std::fs::write(dir.path().join("p.cedar"), "permit (principal, action == Ponte::Action::\"Nope\", resource);").unwrap();
-    let bad = ponte(dir.path()).args(["policy", "check"]).arg(dir.path()).output().await.unwrap();
+    std::fs::copy(
+        common::manifest_dir().join("policies/schema.cedarschema"),
+        dir.path().join("schema.cedarschema"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.cedar"),
+        "permit (principal, action == Ponte::Action::\"Nope\", resource);",
+    )
+    .unwrap();
+    let bad = ponte(dir.path())
+        .args(["policy", "check"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("@id"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("@id"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +214,15 @@ async fn case_commands_open_list_and_attach_as_a_party() {
     assert!(case.starts_with("case-"), "{case}");
 
     let mut attach = ponte(app.data_dir());
-    attach.args(["case", "attach", &case, "--party", "iom-rome", "--as", "ministry-labour"]);
+    attach.args([
+        "case",
+        "attach",
+        &case,
+        "--party",
+        "iom-rome",
+        "--as",
+        "ministry-labour",
+    ]);
     client(&mut attach);
     run(&mut attach).await;
 
@@ -147,7 +239,15 @@ async fn case_commands_open_list_and_attach_as_a_party() {
     assert_eq!(me["id"], "iom-tirana");
 
     let mut refused = ponte(app.data_dir());
-    refused.args(["case", "attach", &case, "--party", "iom-tirana", "--as", "comune-torino"]);
+    refused.args([
+        "case",
+        "attach",
+        &case,
+        "--party",
+        "iom-tirana",
+        "--as",
+        "comune-torino",
+    ]);
     client(&mut refused);
     let output = refused.output().await.unwrap();
     assert!(!output.status.success());
@@ -186,15 +286,28 @@ async fn serve_on_a_fresh_data_directory_then_stop_on_sigterm() {
     assert_eq!(me["id"], "iom-tirana");
 
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     let output = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
         .await
         .expect("stops after SIGTERM")
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let logs = String::from_utf8_lossy(&output.stdout);
-    assert!(logs.contains("DEVELOPMENT PKI"), "the first start says the PKI is for development: {logs}");
-    let line = logs.lines().find(|l| l.contains("/v1/me")).expect("a request log line");
+    assert!(
+        logs.contains("DEVELOPMENT PKI"),
+        "the first start says the PKI is for development: {logs}"
+    );
+    let line = logs
+        .lines()
+        .find(|l| l.contains("/v1/me"))
+        .expect("a request log line");
     let line: Value = serde_json::from_str(line).expect("logs are JSON");
     assert_eq!(line["span"]["request_id"].as_str().unwrap().len(), 32);
 }

@@ -96,7 +96,11 @@ pub async fn settings(dir: &Path, backend: Backend) -> Settings {
 pub fn use_s3(settings: &mut Settings, dir: &Path, endpoint: &str) {
     let secret = dir.join("s3-secret");
     if !secret.exists() {
-        ponte::secret::create(&secret, required_env("PONTE_TEST_S3_SECRET_ACCESS_KEY").as_bytes()).unwrap();
+        ponte::secret::create(
+            &secret,
+            required_env("PONTE_TEST_S3_SECRET_ACCESS_KEY").as_bytes(),
+        )
+        .unwrap();
     }
     settings.objects.backend = ObjectBackend::S3;
     settings.objects.s3.endpoint = Some(endpoint.to_owned());
@@ -125,7 +129,9 @@ impl TestApp {
 
     pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
         ponte::http::tls::install_default_provider();
-        let app = App::build(&settings, Arc::new(SystemClock)).await.expect("broker starts");
+        let app = App::build(&settings, Arc::new(SystemClock))
+            .await
+            .expect("broker starts");
         let addr = app.local_addr().unwrap();
         let db = app.state().db.clone();
         let (tx, rx) = oneshot::channel();
@@ -171,16 +177,26 @@ impl TestApp {
     }
 
     /// Attaches `party` to `case`, acting as `by`.
-    pub async fn attach(&self, case: &str, party: &str, by: &str) -> Result<serde_json::Value, ClientError> {
+    pub async fn attach(
+        &self,
+        case: &str,
+        party: &str,
+        by: &str,
+    ) -> Result<serde_json::Value, ClientError> {
         self.client(by)
-            .post(&format!("/v1/cases/{case}/members"), &serde_json::json!({ "party": party }))
+            .post(
+                &format!("/v1/cases/{case}/members"),
+                &serde_json::json!({ "party": party }),
+            )
             .await
     }
 
     /// A case with the ministry, IOM Rome and IOM Tirana on it.
     pub async fn case_with_mission(&self) -> String {
         let case = self.open_case("AL").await;
-        self.attach(&case, "iom-rome", "ministry-labour").await.unwrap();
+        self.attach(&case, "iom-rome", "ministry-labour")
+            .await
+            .unwrap();
         self.attach(&case, "iom-tirana", "iom-rome").await.unwrap();
         case
     }
@@ -221,7 +237,9 @@ impl Proxy {
         let (flag, conns) = (up.clone(), connections.clone());
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if !flag.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;

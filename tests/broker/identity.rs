@@ -28,14 +28,18 @@ async fn a_party_proves_who_it_is_with_its_certificate(backend: Backend) {
 
 async fn a_request_without_a_certificate_is_refused_and_audited(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let err = app.anonymous().get::<serde_json::Value>("/v1/me").await.unwrap_err();
+    let err = app
+        .anonymous()
+        .get::<serde_json::Value>("/v1/me")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(401));
     assert_eq!(err.code(), Some("client_certificate_required"));
     let events = audit::recent(&app.db, 5).await.unwrap();
     assert!(
-        events
-            .iter()
-            .any(|(_, e)| e.principal == "anonymous" && e.action == "ReadMe" && e.outcome == Outcome::Deny),
+        events.iter().any(|(_, e)| e.principal == "anonymous"
+            && e.action == "ReadMe"
+            && e.outcome == Outcome::Deny),
         "{events:?}"
     );
 }
@@ -47,7 +51,12 @@ async fn a_certificate_from_another_ca_is_refused_at_the_handshake(backend: Back
     let issued = ca.issue_client("iom-tirana").unwrap();
     let chain = ponte::pki::certs_from_pem(issued.cert_pem.as_bytes()).unwrap();
     let key = ponte::http::tls::private_key(issued.key_pem.as_bytes()).unwrap();
-    let client = ponte::client::Client::new(&app.data_dir().join("ca.crt"), Some((chain, key)), &app.url()).unwrap();
+    let client = ponte::client::Client::new(
+        &app.data_dir().join("ca.crt"),
+        Some((chain, key)),
+        &app.url(),
+    )
+    .unwrap();
     let err = client.get::<serde_json::Value>("/v1/me").await.unwrap_err();
     assert!(
         matches!(err, ponte::client::ClientError::Transport(_)),
@@ -63,14 +72,20 @@ async fn a_certificate_not_registered_to_a_party_is_refused(backend: Backend) {
     let chain = ponte::pki::certs_from_pem(issued.cert_pem.as_bytes()).unwrap();
     let fingerprint = ponte::pki::fingerprint(&chain[0]);
     let key = ponte::http::tls::private_key(issued.key_pem.as_bytes()).unwrap();
-    let client = ponte::client::Client::new(&app.data_dir().join("ca.crt"), Some((chain, key)), &app.url()).unwrap();
+    let client = ponte::client::Client::new(
+        &app.data_dir().join("ca.crt"),
+        Some((chain, key)),
+        &app.url(),
+    )
+    .unwrap();
     let err = client.get::<serde_json::Value>("/v1/me").await.unwrap_err();
     assert_eq!(err.status(), Some(403));
     assert_eq!(err.code(), Some("certificate_not_registered"));
     let events = audit::recent(&app.db, 5).await.unwrap();
     assert!(events
         .iter()
-        .any(|(_, e)| e.principal == format!("certificate:{fingerprint}") && e.outcome == Outcome::Deny));
+        .any(|(_, e)| e.principal == format!("certificate:{fingerprint}")
+            && e.outcome == Outcome::Deny));
 }
 
 async fn a_disabled_party_is_refused_with_403(backend: Backend) {
@@ -79,12 +94,19 @@ async fn a_disabled_party_is_refused_with_403(backend: Backend) {
     parties::unchecked_disable(&app.db, &id, &rfc3339(time::OffsetDateTime::now_utc()))
         .await
         .unwrap();
-    let err = app.client("iom-dakar").get::<serde_json::Value>("/v1/me").await.unwrap_err();
+    let err = app
+        .client("iom-dakar")
+        .get::<serde_json::Value>("/v1/me")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(403));
     assert_eq!(err.code(), Some("party_disabled"));
     let (_, event) = audit::recent(&app.db, 1).await.unwrap().remove(0);
     assert_eq!(event.principal, "party:iom-dakar");
     assert_eq!(event.outcome, Outcome::Deny);
-    assert_eq!(event.policy_ids, vec!["disabled-party-is-refused".to_owned()]);
+    assert_eq!(
+        event.policy_ids,
+        vec!["disabled-party-is-refused".to_owned()]
+    );
     assert!(event.policy_set.starts_with("sha256:"));
 }

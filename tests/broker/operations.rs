@@ -27,14 +27,36 @@ fn every_route_maps_to_an_action_of_the_schema_and_every_action_to_a_route() {
     let engine = PolicyEngine::load(&common::manifest_dir().join("policies")).unwrap();
     let specs = route_specs();
     for spec in &specs {
-        assert!(engine.has_action(spec.action), "{} {} → {} is not in the schema", spec.method, spec.path, spec.action);
+        assert!(
+            engine.has_action(spec.action),
+            "{} {} → {} is not in the schema",
+            spec.method,
+            spec.path,
+            spec.action
+        );
     }
     for action in Action::ALL {
         assert!(engine.has_action(action), "{action} is not in the schema");
-        assert!(specs.iter().any(|s| s.action == action), "{action} has no route");
+        assert!(
+            specs.iter().any(|s| s.action == action),
+            "{action} has no route"
+        );
     }
-    let public: Vec<&str> = specs.iter().filter(|s| s.access == Access::Public).map(|s| s.path).collect();
-    assert_eq!(public, ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/openapi.json"]);
+    let public: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.access == Access::Public)
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(
+        public,
+        [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/.well-known/jwks.json",
+            "/v1/openapi.json"
+        ]
+    );
 }
 
 async fn the_broker_is_live_and_ready(backend: Backend) {
@@ -42,17 +64,44 @@ async fn the_broker_is_live_and_ready(backend: Backend) {
     let health: Value = app.anonymous().get("/healthz").await.unwrap();
     assert_eq!(health["status"], "ok");
     let ready: Value = app.anonymous().get("/readyz").await.unwrap();
-    assert_eq!(ready, serde_json::json!({ "status": "ready", "database": "ok", "objects": "ok" }));
+    assert_eq!(
+        ready,
+        serde_json::json!({ "status": "ready", "database": "ok", "objects": "ok" })
+    );
 }
 
 async fn metrics_count_requests_by_action_and_status(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.client("iom-tirana").get::<Value>("/v1/me").await.unwrap();
-    app.client("iom-tirana").get::<Value>("/v1/me").await.unwrap();
-    let _ = app.client("iom-tirana").post::<_, Value>("/v1/cases", &serde_json::json!({"country": "AL"})).await;
-    let text = app.anonymous().http().get(app.anonymous().url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"), "{text}");
-    assert!(text.contains("ponte_requests_total{action=\"OpenCase\",status=\"403\"} 1"), "{text}");
+    app.client("iom-tirana")
+        .get::<Value>("/v1/me")
+        .await
+        .unwrap();
+    app.client("iom-tirana")
+        .get::<Value>("/v1/me")
+        .await
+        .unwrap();
+    let _ = app
+        .client("iom-tirana")
+        .post::<_, Value>("/v1/cases", &serde_json::json!({"country": "AL"}))
+        .await;
+    let text = app
+        .anonymous()
+        .http()
+        .get(app.anonymous().url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ponte_requests_total{action=\"OpenCase\",status=\"403\"} 1"),
+        "{text}"
+    );
 }
 
 async fn the_openapi_document_covers_every_route(backend: Backend) {
@@ -61,21 +110,39 @@ async fn the_openapi_document_covers_every_route(backend: Backend) {
     assert_eq!(doc["openapi"], "3.1.0");
     for spec in route_specs() {
         let operation = &doc["paths"][spec.path][spec.method.as_str().to_ascii_lowercase()];
-        assert_eq!(operation["x-ponte-action"], spec.action.name(), "{} {}", spec.method, spec.path);
-        assert!(operation["responses"]["default"]["content"]["application/problem+json"].is_object());
+        assert_eq!(
+            operation["x-ponte-action"],
+            spec.action.name(),
+            "{} {}",
+            spec.method,
+            spec.path
+        );
+        assert!(
+            operation["responses"]["default"]["content"]["application/problem+json"].is_object()
+        );
     }
     // Every $ref points to a schema in the document.
     let text = doc.to_string();
     for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = piece.split('"').next().unwrap();
-        assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref to {name}");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref to {name}"
+        );
     }
 }
 
 async fn an_unknown_route_gets_a_problem_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let err = app.client("iom-tirana").get::<Value>("/v1/nothing-here").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some("no_such_route")));
+    let err = app
+        .client("iom-tirana")
+        .get::<Value>("/v1/nothing-here")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("no_such_route"))
+    );
 }
 
 async fn an_invalid_policy_set_stops_start_up_with_the_validator_message(backend: Backend) {
@@ -83,17 +150,27 @@ async fn an_invalid_policy_set_stops_start_up_with_the_validator_message(backend
     let mut settings = common::settings(dir.path(), backend).await;
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).unwrap();
-    std::fs::copy(common::manifest_dir().join("policies/schema.cedarschema"), policies.join("schema.cedarschema")).unwrap();
+    std::fs::copy(
+        common::manifest_dir().join("policies/schema.cedarschema"),
+        policies.join("schema.cedarschema"),
+    )
+    .unwrap();
     std::fs::write(
         policies.join("bad.cedar"),
         "@id(\"typo\")\npermit (principal, action == Ponte::Action::\"ReadMe\", resource) when { principal.rol == \"court\" };\n",
     )
     .unwrap();
     settings.policy.dir = policies;
-    let err = App::build(&settings, std::sync::Arc::new(SystemClock)).await.err().expect("start-up refused");
+    let err = App::build(&settings, std::sync::Arc::new(SystemClock))
+        .await
+        .err()
+        .expect("start-up refused");
     let message = format!("{err:#}");
     assert!(message.contains("does not validate"), "{message}");
-    assert!(message.contains("rol"), "the validator names the bad attribute: {message}");
+    assert!(
+        message.contains("rol"),
+        "the validator names the bad attribute: {message}"
+    );
 }
 
 async fn a_key_file_readable_by_others_stops_start_up_naming_the_file(backend: Backend) {
@@ -102,9 +179,16 @@ async fn a_key_file_readable_by_others_stops_start_up_naming_the_file(backend: B
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut settings = app.settings.clone();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
-    let err = App::build(&settings, std::sync::Arc::new(SystemClock)).await.err().expect("start-up refused");
+    let err = App::build(&settings, std::sync::Arc::new(SystemClock))
+        .await
+        .err()
+        .expect("start-up refused");
     let message = format!("{err:#}");
-    assert!(message.contains(&key.display().to_string()) && message.contains("readable by group or others"), "{message}");
+    assert!(
+        message.contains(&key.display().to_string())
+            && message.contains("readable by group or others"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,20 +201,38 @@ async fn an_unreachable_database_answers_503_and_the_broker_recovers() {
     settings.database.url = Some(url.replace(&real.to_string(), &proxy.addr.to_string()));
     settings.database.acquire_timeout_secs = 1;
     let app = TestApp::spawn_with(dir, settings).await;
-    app.client("iom-tirana").get::<Value>("/v1/me").await.unwrap();
+    app.client("iom-tirana")
+        .get::<Value>("/v1/me")
+        .await
+        .unwrap();
 
     proxy.cut();
-    let response = app.client("iom-tirana").http().get(app.url() + "/v1/me").send().await.unwrap();
+    let response = app
+        .client("iom-tirana")
+        .http()
+        .get(app.url() + "/v1/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "unavailable");
-    let ready = app.anonymous().http().get(app.url() + "/readyz").send().await.unwrap();
+    let ready = app
+        .anonymous()
+        .http()
+        .get(app.url() + "/readyz")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
 
     proxy.restore();
     common::eventually("the broker answers again", || async {
-        app.client("iom-tirana").get::<Value>("/v1/me").await.is_ok()
+        app.client("iom-tirana")
+            .get::<Value>("/v1/me")
+            .await
+            .is_ok()
     })
     .await;
     let ready: Value = app.anonymous().get("/readyz").await.unwrap();
@@ -149,11 +251,20 @@ async fn an_unreachable_object_store_fails_readiness_until_it_returns(backend: B
     assert_eq!(ready["objects"], "ok");
 
     proxy.cut();
-    let response = app.anonymous().http().get(app.url() + "/readyz").send().await.unwrap();
+    let response = app
+        .anonymous()
+        .http()
+        .get(app.url() + "/readyz")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let problem: Value = response.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("object store"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("object store"),
+        "{problem}"
+    );
 
     proxy.restore();
     common::eventually("the object store is ready again", || async {
@@ -166,26 +277,40 @@ async fn a_request_in_flight_finishes_when_shutdown_begins(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.client("comune-torino");
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     let request = client
         .http()
         .post(client.url("/v1/cases"))
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(body));
     let in_flight = tokio::spawn(request.send());
-    tx.send(Ok(bytes::Bytes::from_static(b"{\"country\": "))).await.unwrap();
+    tx.send(Ok(bytes::Bytes::from_static(b"{\"country\": ")))
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let url = app.url();
     let stopping = tokio::spawn(app.stop());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!stopping.is_finished(), "shutdown waits for the request in flight");
-    tx.send(Ok(bytes::Bytes::from_static(b"\"AL\"}"))).await.unwrap();
+    assert!(
+        !stopping.is_finished(),
+        "shutdown waits for the request in flight"
+    );
+    tx.send(Ok(bytes::Bytes::from_static(b"\"AL\"}")))
+        .await
+        .unwrap();
     drop(tx);
 
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), 201);
     stopping.await.unwrap();
-    let after = reqwest::Client::builder().build().unwrap().get(url + "/healthz").send().await;
+    let after = reqwest::Client::builder()
+        .build()
+        .unwrap()
+        .get(url + "/healthz")
+        .send()
+        .await;
     assert!(after.is_err(), "no new connections after shutdown");
 }

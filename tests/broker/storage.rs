@@ -18,7 +18,10 @@ async fn round_trip(objects: &Objects) {
     objects.put(&key, body.clone()).await.unwrap();
     assert_eq!(objects.get(&key).await.unwrap(), body);
     objects.delete(&key).await.unwrap();
-    assert!(matches!(objects.get(&key).await, Err(ObjectError::NotFound(_))));
+    assert!(matches!(
+        objects.get(&key).await,
+        Err(ObjectError::NotFound(_))
+    ));
     objects.delete(&key).await.unwrap();
 }
 
@@ -35,7 +38,11 @@ async fn objects_round_trip_on_s3() {
     ponte::http::tls::install_default_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_data_dir(dir.path());
-    common::use_s3(&mut settings, dir.path(), &required_env("PONTE_TEST_S3_ENDPOINT"));
+    common::use_s3(
+        &mut settings,
+        dir.path(),
+        &required_env("PONTE_TEST_S3_ENDPOINT"),
+    );
     round_trip(&Objects::open(&settings).unwrap()).await;
 }
 
@@ -45,10 +52,20 @@ async fn s3_requests_signed_with_a_wrong_secret_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     ponte::secret::create(&dir.path().join("s3-secret"), b"not-the-secret").unwrap();
     let mut settings = Settings::for_data_dir(dir.path());
-    common::use_s3(&mut settings, dir.path(), &required_env("PONTE_TEST_S3_ENDPOINT"));
+    common::use_s3(
+        &mut settings,
+        dir.path(),
+        &required_env("PONTE_TEST_S3_ENDPOINT"),
+    );
     let objects = Objects::open(&settings).unwrap();
-    assert!(objects.ping().await.is_err(), "the S3 server checks signatures");
-    assert!(objects.put("test/forged", Bytes::from_static(b"x")).await.is_err());
+    assert!(
+        objects.ping().await.is_err(),
+        "the S3 server checks signatures"
+    );
+    assert!(objects
+        .put("test/forged", Bytes::from_static(b"x"))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -60,7 +77,10 @@ async fn an_s3_secret_file_readable_by_others_is_refused() {
     let secret = dir.path().join("s3-secret");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
     let err = Objects::open(&settings).unwrap_err().to_string();
-    assert!(err.contains("s3-secret") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("s3-secret") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,11 +106,20 @@ async fn the_audit_table_refuses_updates_and_deletes(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let settings = common::settings(dir.path(), backend).await;
     let db = Db::open(&settings).await.unwrap();
-    audit::append(db.pool(), &AuditEvent::operator("Test", "broker", "2026-11-22T00:00:00.000Z"))
+    audit::append(
+        db.pool(),
+        &AuditEvent::operator("Test", "broker", "2026-11-22T00:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    assert!(sqlx::query("update audit_event set action = 'Forged'")
+        .execute(db.pool())
         .await
-        .unwrap();
-    assert!(sqlx::query("update audit_event set action = 'Forged'").execute(db.pool()).await.is_err());
-    assert!(sqlx::query("delete from audit_event").execute(db.pool()).await.is_err());
+        .is_err());
+    assert!(sqlx::query("delete from audit_event")
+        .execute(db.pool())
+        .await
+        .is_err());
     let events = audit::recent(&db, 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].1.action, "Test");
