@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use p256::elliptic_curve::sec1::ToEncodedPoint;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ impl std::str::FromStr for KeyUse {
 }
 
 /// A key that cannot be used by Ponte.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwkError {
     #[error("not a JWK: {0}")]
     Malformed(String),
@@ -52,12 +53,15 @@ pub enum JwkError {
     Random,
 }
 
-/// An OKP JSON Web Key (Ed25519 or X25519), public or private.
+/// A JSON Web Key of the profile, public or private: OKP Ed25519 (EdDSA),
+/// OKP X25519 and EC P-256 (ECDH-ES+A256KW), EC P-256 (ES256).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,
     pub x: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub y: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub d: Option<String>,
     #[serde(rename = "use")]
@@ -105,6 +109,35 @@ impl Jwk {
         ))
     }
 
+    /// A new P-256 key, for ES256 signatures or ECDH-ES+A256KW.
+    pub fn generate_p256(key_use: KeyUse) -> Result<Jwk, JwkError> {
+        // A random 32-byte string is a valid scalar except with probability ~2^-32.
+        let secret = loop {
+            if let Ok(secret) = p256::SecretKey::from_slice(&random_32()?) {
+                break secret;
+            }
+        };
+        let point = secret.public_key().to_encoded_point(false);
+        let (x, y) = (point.x().map(|x| b64(x)), point.y().map(|y| b64(y)));
+        let (Some(x), Some(y)) = (x, y) else {
+            return Err(JwkError::Malformed("P-256 point".into()));
+        };
+        let alg = match key_use {
+            KeyUse::Sign => "ES256",
+            KeyUse::Encrypt => "ECDH-ES+A256KW",
+        };
+        Ok(Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            kid: thumbprint_ec(&x, &y),
+            x,
+            y: Some(y),
+            d: Some(b64(&secret.to_bytes())),
+            key_use,
+            alg: alg.into(),
+        })
+    }
+
     fn okp(crv: &str, public: &[u8], private: Option<&[u8]>, key_use: KeyUse, alg: &str) -> Jwk {
         let x = b64(public);
         Jwk {
@@ -112,64 +145,108 @@ impl Jwk {
             crv: crv.into(),
             kid: thumbprint("OKP", crv, &x),
             x,
+            y: None,
             d: private.map(b64),
             key_use,
             alg: alg.into(),
         }
     }
 
-    /// Parses a JWK and checks that it is one Ponte supports, that its kid is
-    /// its thumbprint, and that the private part (if any) matches the public.
+    /// The RFC 7638 thumbprint of the public key.
+    pub fn thumbprint(&self) -> String {
+        match &self.y {
+            Some(y) if self.kty == "EC" => thumbprint_ec(&self.x, y),
+            _ => thumbprint(&self.kty, &self.crv, &self.x),
+        }
+    }
+
+    /// The public key bytes: 32 bytes for OKP, the uncompressed SEC1 point for EC.
+    pub fn public_bytes(&self) -> Result<Vec<u8>, JwkError> {
+        let x = b64_decode(&self.x).map_err(|e| JwkError::Malformed(format!("x: {e}")))?;
+        match self.kty.as_str() {
+            "OKP" => Ok(x),
+            "EC" => {
+                let y = self.y.as_deref().ok_or_else(|| JwkError::Malformed("EC key without y".into()))?;
+                let y = b64_decode(y).map_err(|e| JwkError::Malformed(format!("y: {e}")))?;
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(JwkError::Malformed("P-256 coordinates must be 32 bytes".into()));
+                }
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Ok(point)
+            }
+            other => Err(JwkError::Unsupported(format!("kty {other}"))),
+        }
+    }
+
+    /// The private scalar or seed.
+    pub fn private_bytes(&self) -> Result<[u8; 32], JwkError> {
+        let d = self.d.as_deref().ok_or_else(|| JwkError::Unsupported("not a private key".into()))?;
+        b64_decode(d)
+            .map_err(|e| JwkError::Malformed(format!("d: {e}")))?
+            .try_into()
+            .map_err(|_| JwkError::Malformed("d must be 32 bytes".into()))
+    }
+
+    /// Parses a JWK and checks that it is one the profile supports, that its
+    /// public point is valid, that its kid is its thumbprint, and that the
+    /// private part (if any) matches the public.
     pub fn parse(text: &str) -> Result<Jwk, JwkError> {
-        let jwk: Jwk =
-            serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
-        let expected = match (jwk.crv.as_str(), jwk.key_use) {
-            ("Ed25519", KeyUse::Sign) => "EdDSA",
-            ("X25519", KeyUse::Encrypt) => "ECDH-ES+A256KW",
-            (crv, key_use) => {
-                return Err(JwkError::Unsupported(format!(
-                    "curve {crv} for use {}",
-                    key_use.as_str()
-                )))
+        let jwk: Jwk = serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        jwk.check()?;
+        Ok(jwk)
+    }
+
+    /// The checks of [`Jwk::parse`] on a key already deserialized.
+    pub fn check(&self) -> Result<(), JwkError> {
+        let expected = match (self.kty.as_str(), self.crv.as_str(), self.key_use) {
+            ("OKP", "Ed25519", KeyUse::Sign) => "EdDSA",
+            ("OKP", "X25519", KeyUse::Encrypt) => "ECDH-ES+A256KW",
+            ("EC", "P-256", KeyUse::Sign) => "ES256",
+            ("EC", "P-256", KeyUse::Encrypt) => "ECDH-ES+A256KW",
+            (kty, crv, key_use) => {
+                return Err(JwkError::Unsupported(format!("{kty} {crv} for use {}", key_use.as_str())))
             }
         };
-        if jwk.kty != "OKP" || jwk.alg != expected {
-            return Err(JwkError::Unsupported(format!(
-                "kty {} alg {}",
-                jwk.kty, jwk.alg
-            )));
+        if self.alg != expected {
+            return Err(JwkError::Unsupported(format!("alg {} for {} {}", self.alg, self.crv, self.key_use.as_str())));
         }
-        let x = b64_decode(&jwk.x).map_err(|e| JwkError::Malformed(format!("x: {e}")))?;
-        if x.len() != 32 {
-            return Err(JwkError::Malformed("x must be 32 bytes".into()));
+        let public = self.public_bytes()?;
+        match self.crv.as_str() {
+            "P-256" => {
+                p256::PublicKey::from_sec1_bytes(&public)
+                    .map_err(|_| JwkError::Malformed("not a point on P-256".into()))?;
+            }
+            _ if public.len() != 32 => return Err(JwkError::Malformed("x must be 32 bytes".into())),
+            _ => {}
         }
-        if jwk.kid != thumbprint(&jwk.kty, &jwk.crv, &jwk.x) {
-            return Err(JwkError::Malformed(
-                "kid is not the RFC 7638 thumbprint".into(),
-            ));
+        if self.kid != self.thumbprint() {
+            return Err(JwkError::Malformed("kid is not the RFC 7638 thumbprint".into()));
         }
-        if let Some(d) = &jwk.d {
-            let d = b64_decode(d).map_err(|e| JwkError::Malformed(format!("d: {e}")))?;
-            let d: [u8; 32] = d
-                .try_into()
-                .map_err(|_| JwkError::Malformed("d must be 32 bytes".into()))?;
-            let public = match jwk.key_use {
-                KeyUse::Sign => Ed25519KeyPair::from_seed_unchecked(&d)
+        if self.d.is_some() {
+            let d = self.private_bytes()?;
+            let derived = match (self.crv.as_str(), self.key_use) {
+                ("Ed25519", _) => Ed25519KeyPair::from_seed_unchecked(&d)
                     .map_err(|_| JwkError::Malformed("d".into()))?
                     .public_key()
                     .as_ref()
                     .to_vec(),
-                KeyUse::Encrypt => {
-                    x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
-                        .as_bytes()
-                        .to_vec()
-                }
+                ("X25519", _) => x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
+                    .as_bytes()
+                    .to_vec(),
+                _ => p256::SecretKey::from_slice(&d)
+                    .map_err(|_| JwkError::Malformed("d is not a P-256 scalar".into()))?
+                    .public_key()
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec(),
             };
-            if public != x {
-                return Err(JwkError::Malformed("private part does not match x".into()));
+            if derived != public {
+                return Err(JwkError::Malformed("private part does not match the public key".into()));
             }
         }
-        Ok(jwk)
+        Ok(())
     }
 
     /// Parses a key that must be public only (a registered party key).
@@ -197,15 +274,10 @@ impl Jwk {
 
     /// The Ed25519 key pair of a private signing key.
     pub fn ed25519_pair(&self) -> Result<Ed25519KeyPair, JwkError> {
-        let d = self
-            .d
-            .as_deref()
-            .ok_or_else(|| JwkError::Unsupported("not a private key".into()))?;
-        let d = b64_decode(d).map_err(|e| JwkError::Malformed(e.to_string()))?;
         if self.crv != "Ed25519" {
             return Err(JwkError::Unsupported(format!("curve {}", self.crv)));
         }
-        Ed25519KeyPair::from_seed_unchecked(&d).map_err(|_| JwkError::Malformed("d".into()))
+        Ed25519KeyPair::from_seed_unchecked(&self.private_bytes()?).map_err(|_| JwkError::Malformed("d".into()))
     }
 }
 
@@ -216,7 +288,13 @@ pub fn thumbprint(kty: &str, crv: &str, x: &str) -> String {
     b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
 }
 
-fn random_32() -> Result<[u8; 32], JwkError> {
+/// RFC 7638 thumbprint of an EC key.
+pub fn thumbprint_ec(x: &str, y: &str) -> String {
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+}
+
+pub(crate) fn random_32() -> Result<[u8; 32], JwkError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -270,6 +348,21 @@ mod tests {
             assert!(!format!("{jwk:?}").contains(jwk.d.as_deref().unwrap()));
             Jwk::parse_public(&jwk.public().to_json()).unwrap();
         }
+    }
+
+    #[test]
+    fn rfc7638_ec_thumbprint_shape_and_an_off_curve_point_is_refused() {
+        // RFC 7518 appendix C, Bob's key (a valid P-256 point).
+        let x = "weNJy2HscCSM6AEDTDg04biOvhFhyyWvOHQfeF_PxMQ";
+        let y = "e8lnCO-AlStT-NJVX-crhB7QRYhiix03illJOVAOyck";
+        let text = format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}","use":"enc","alg":"ECDH-ES+A256KW","kid":"{}"}}"#,
+            thumbprint_ec(x, y)
+        );
+        Jwk::parse_public(&text).unwrap();
+        let off_curve = text.replace("e8lnCO", "e8lnCP");
+        let off_curve = off_curve.replace(&thumbprint_ec(x, y), &thumbprint_ec(x, &y.replace("e8lnCO", "e8lnCP")));
+        assert!(Jwk::parse_public(&off_curve).is_err());
     }
 
     #[test]
