@@ -8,6 +8,7 @@ mod cases;
 mod cli;
 mod directory;
 mod identity;
+mod jose_interop;
 mod operations;
 mod policy_table;
 mod storage;
