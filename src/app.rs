@@ -16,6 +16,8 @@ use crate::http::metrics::Metrics;
 use crate::http::{self, tls};
 use crate::jose::Jwk;
 use crate::policy::PolicyEngine;
+use crate::documents::exchange::{self, Limits, Vault};
+use crate::storage::sealed::Kek;
 use crate::storage::{Db, Objects};
 use crate::{init, secret};
 
@@ -24,6 +26,8 @@ use crate::{init, secret};
 pub struct AppState {
     pub db: Db,
     pub objects: Objects,
+    /// The document exchange's stores and keys.
+    pub vault: Vault,
     pub policy: Arc<PolicyEngine>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -44,6 +48,8 @@ pub struct App {
     tls: Arc<ServerConfig>,
     listener: TcpListener,
     grace: Duration,
+    /// How often to sweep orphaned uploads, and how old they must be.
+    sweep: (Duration, time::Duration),
 }
 
 impl App {
@@ -78,6 +84,17 @@ impl App {
         let signing = Jwk::parse(&signing)
             .with_context(|| format!("{}", settings.signing_key_file().display()))?;
         let broker_jwks = serde_json::json!({ "keys": [signing.public()] });
+        let kek = Kek::load(&settings.kek_file())?;
+        let vault = Vault {
+            db: db.clone(),
+            objects: objects.clone(),
+            kek,
+            broker_key: Arc::new(signing),
+            limits: Limits {
+                max_envelope_bytes: settings.documents.max_envelope_bytes,
+                max_recipients: settings.documents.max_recipients,
+            },
+        };
         let tls = tls::server_config(settings)?;
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -93,6 +110,7 @@ impl App {
             state: AppState {
                 db,
                 objects,
+                vault,
                 policy: Arc::new(policy),
                 clock,
                 metrics: Arc::new(Metrics::default()),
@@ -101,6 +119,10 @@ impl App {
             tls,
             listener,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            sweep: (
+                Duration::from_secs(settings.documents.sweep_interval_secs.max(1)),
+                time::Duration::seconds(settings.documents.orphan_grace_secs as i64),
+            ),
         })
     }
 
@@ -115,16 +137,25 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let router = http::router(self.state.clone());
-        tls::serve(
-            self.listener,
-            self.tls,
-            router,
-            self.state.metrics.clone(),
-            shutdown,
-            self.grace,
-        )
-        .await;
+        let sweeper = tokio::spawn(sweep_forever(self.state.clone(), self.sweep.0, self.sweep.1));
+        let metrics = self.state.metrics.clone();
+        tls::serve(self.listener, self.tls, router, metrics, shutdown, self.grace).await;
+        sweeper.abort();
     }
+}
+
+/// Deletes uploads that never became documents, now and then, on every replica.
+async fn sweep_forever(state: AppState, every: Duration, grace: time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        match exchange::sweep(&state.db, &state.objects, state.clock.now() - grace).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "removed uploads that never became documents"),
+            Err(e) => tracing::warn!(error = %e, "sweep of orphaned uploads failed; will retry"),
+        }
+    }
+
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -18,6 +18,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub objects: ObjectSettings,
+    pub documents: DocumentSettings,
     pub policy: PolicySettings,
     pub log: LogSettings,
 }
@@ -38,6 +39,8 @@ pub struct ServerSettings {
     pub tls_key_file: Option<PathBuf>,
     /// Broker Ed25519 signing JWK, a secret file (default `DATA_DIR/broker/sign.jwk`).
     pub signing_key_file: Option<PathBuf>,
+    /// Key-encryption key of the at-rest layer, a secret file (default `DATA_DIR/broker/kek.key`).
+    pub kek_file: Option<PathBuf>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -89,6 +92,20 @@ pub struct S3Settings {
     pub timeout_secs: u64,
 }
 
+/// Limits and housekeeping of the document exchange.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSettings {
+    /// Largest envelope accepted, in bytes; larger ones get 413 before the body is read.
+    pub max_envelope_bytes: u64,
+    /// Most recipient entries an envelope may carry.
+    pub max_recipients: usize,
+    /// Uploads that did not become documents are deleted after this long.
+    pub orphan_grace_secs: u64,
+    /// How often the sweep of such uploads runs.
+    pub sweep_interval_secs: u64,
+}
+
 /// Cedar policies.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +135,7 @@ impl Default for Settings {
                 tls_cert: None,
                 tls_key_file: None,
                 signing_key_file: None,
+                kek_file: None,
                 shutdown_grace_secs: 30,
             },
             database: DatabaseSettings {
@@ -138,6 +156,12 @@ impl Default for Settings {
                     secret_access_key_file: None,
                     timeout_secs: 10,
                 },
+            },
+            documents: DocumentSettings {
+                max_envelope_bytes: 4 * 1024 * 1024 * 1024,
+                max_recipients: 32,
+                orphan_grace_secs: 3600,
+                sweep_interval_secs: 300,
             },
             policy: PolicySettings {
                 dir: PathBuf::from("policies"),
@@ -201,6 +225,9 @@ impl Settings {
     }
     pub fn signing_key_file(&self) -> PathBuf {
         self.path_or(&self.server.signing_key_file, "broker/sign.jwk")
+    }
+    pub fn kek_file(&self) -> PathBuf {
+        self.path_or(&self.server.kek_file, "broker/kek.key")
     }
     pub fn local_objects_dir(&self) -> PathBuf {
         self.path_or(&self.objects.local_dir, "objects")

@@ -3,7 +3,7 @@
 //! creates what is missing and never overwrites an existing key.
 //!
 //! Layout (documented in the README):
-//! `DIR/ca.crt`, `DIR/ca.key`; `DIR/broker/{tls.crt,tls.key,sign.jwk}`;
+//! `DIR/ca.crt`, `DIR/ca.key`; `DIR/broker/{tls.crt,tls.key,sign.jwk,kek.key}`;
 //! `DIR/parties/<party-id>/{tls.crt,tls.key,sign.jwk,enc.jwk}`.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use crate::jose::{Jwk, JwkError};
 use crate::parties::{self, PartyError, PartyId, Registration, Role};
 use crate::pki::{self, DevCa, PkiError};
 use crate::secret::{self, SecretError};
+use crate::storage::sealed::{Kek, SealError};
 use crate::storage::Db;
 
 /// The demo parties of the development set-up: id, role, display name.
@@ -45,6 +46,8 @@ pub enum InitError {
     Key(#[from] JwkError),
     #[error(transparent)]
     Party(#[from] PartyError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
     #[error("{0} exists but {1} does not; restore it or remove both to issue new ones")]
     Incomplete(PathBuf, PathBuf),
     #[error("{0}: {1}")]
@@ -109,6 +112,11 @@ pub async fn run(settings: &Settings, db: &Db, at: &str) -> Result<InitReport, I
     if !signing.exists() {
         secret::create(&signing, Jwk::generate_ed25519()?.to_json().as_bytes())?;
         report.created.push(signing);
+    }
+    let kek = settings.kek_file();
+    if !kek.exists() {
+        secret::create(&kek, Kek::generate_text()?.as_bytes())?;
+        report.created.push(kek);
     }
 
     for (id, role, name) in DEMO_PARTIES {

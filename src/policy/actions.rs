@@ -18,10 +18,16 @@ pub enum Action {
     ListCases,
     ReadCase,
     AttachParty,
+    ReadRecipientPlan,
+    SubmitDocument,
+    ReceiveDocument,
+    ListDocuments,
+    ReadDocument,
+    ShareDocument,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 18] = [
         Action::Health,
         Action::Ready,
         Action::Metrics,
@@ -34,6 +40,12 @@ impl Action {
         Action::ListCases,
         Action::ReadCase,
         Action::AttachParty,
+        Action::ReadRecipientPlan,
+        Action::SubmitDocument,
+        Action::ReceiveDocument,
+        Action::ListDocuments,
+        Action::ReadDocument,
+        Action::ShareDocument,
     ];
 
     /// The action's name in the Cedar schema.
@@ -51,6 +63,12 @@ impl Action {
             Action::ListCases => "ListCases",
             Action::ReadCase => "ReadCase",
             Action::AttachParty => "AttachParty",
+            Action::ReadRecipientPlan => "ReadRecipientPlan",
+            Action::SubmitDocument => "SubmitDocument",
+            Action::ReceiveDocument => "ReceiveDocument",
+            Action::ListDocuments => "ListDocuments",
+            Action::ReadDocument => "ReadDocument",
+            Action::ShareDocument => "ShareDocument",
         }
     }
 }
@@ -87,5 +105,10 @@ action_kinds!(
     OpenCase,
     ListCases,
     ReadCase,
-    AttachParty
+    AttachParty,
+    ReadRecipientPlan,
+    SubmitDocument,
+    ListDocuments,
+    ReadDocument,
+    ShareDocument,
 );

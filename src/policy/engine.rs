@@ -22,6 +22,17 @@ pub enum Resource<'a> {
     Broker,
     Party(&'a Party),
     Case(&'a CaseFacts),
+    Document(&'a DocumentFacts),
+}
+
+/// What the policy sees of a document.
+#[derive(Debug, Clone)]
+pub struct DocumentFacts {
+    pub id: String,
+    pub case: CaseFacts,
+    pub document_type: String,
+    pub purpose: String,
+    pub author: String,
 }
 
 impl Resource<'_> {
@@ -31,6 +42,7 @@ impl Resource<'_> {
             Resource::Broker => "broker".into(),
             Resource::Party(p) => format!("party:{}", p.id),
             Resource::Case(c) => format!("case:{}", c.id),
+            Resource::Document(d) => format!("document:{}", d.id),
         }
     }
 }
@@ -171,19 +183,22 @@ impl PolicyEngine {
                 uid("Party", party.id.as_str())
             }
             Resource::Case(case) => {
+                entities.push(case_entity(case));
+                uid("Case", case.id.as_str())
+            }
+            Resource::Document(document) => {
+                entities.push(case_entity(&document.case));
                 entities.push(json!({
-                    "uid": { "type": "Ponte::Case", "id": case.id.as_str() },
+                    "uid": { "type": "Ponte::Document", "id": document.id },
                     "attrs": {
-                        "country": case.country.as_str(),
-                        "state": case.state.as_str(),
-                        "opened_by": { "__entity": { "type": "Ponte::Party", "id": case.opened_by.as_str() } },
-                        "members": case.members.iter()
-                            .map(|m| json!({ "__entity": { "type": "Ponte::Party", "id": m.as_str() } }))
-                            .collect::<Vec<_>>(),
+                        "case": { "__entity": { "type": "Ponte::Case", "id": document.case.id.as_str() } },
+                        "document_type": document.document_type,
+                        "purpose": document.purpose,
+                        "author": { "__entity": { "type": "Ponte::Party", "id": document.author } },
                     },
                     "parents": [],
                 }));
-                uid("Case", case.id.as_str())
+                uid("Document", &document.id)
             }
         };
         let entities =
@@ -223,6 +238,21 @@ fn uid(kind: &str, id: &str) -> EntityUid {
     let json = json!({ "type": format!("Ponte::{kind}"), "id": id });
     // A namespaced type name and any string id always form a valid uid.
     EntityUid::from_json(json).unwrap_or_else(|_| unreachable!("valid entity uid"))
+}
+
+fn case_entity(case: &CaseFacts) -> serde_json::Value {
+    json!({
+        "uid": { "type": "Ponte::Case", "id": case.id.as_str() },
+        "attrs": {
+            "country": case.country.as_str(),
+            "state": case.state.as_str(),
+            "opened_by": { "__entity": { "type": "Ponte::Party", "id": case.opened_by.as_str() } },
+            "members": case.members.iter()
+                .map(|m| json!({ "__entity": { "type": "Ponte::Party", "id": m.as_str() } }))
+                .collect::<Vec<_>>(),
+        },
+        "parents": [],
+    })
 }
 
 fn party_entity(party: &Party) -> serde_json::Value {

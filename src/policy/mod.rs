@@ -11,7 +11,7 @@ mod engine;
 use std::marker::PhantomData;
 
 pub use actions::{Action, ActionKind};
-pub use engine::{Decision, PolicyEngine, Resource};
+pub use engine::{Decision, DocumentFacts, PolicyEngine, Resource};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::parties::{Party, PartyId};

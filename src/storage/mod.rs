@@ -7,6 +7,7 @@
 //! one test suite proves it on both. Migrations stay per backend.
 
 pub mod objects;
+pub mod sealed;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
 
 use crate::config::{ObjectBackend, Settings};
 use crate::secret::{self, SecretError};
@@ -152,11 +154,58 @@ impl Objects {
             .await?)
     }
 
+    /// Starts a streaming upload to a new key. Parts of [`PART_SIZE`] go up
+    /// as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so memory stays bounded.
+    pub async fn start_upload(&self, key: &str) -> Result<Upload, ObjectError> {
+        let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
+        Ok(Upload {
+            writer: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+        })
+    }
+
+    /// Reads an object as a stream of byte chunks.
+    pub async fn stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
+        let result = self.store.get(&ObjectPath::from(key)).await?;
+        Ok(result.into_stream().map(|r| r.map_err(ObjectError::from)).boxed())
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), ObjectError> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Size of each part of a streaming upload (S3 needs at least 5 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts uploaded concurrently.
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// A streaming upload in progress.
+pub struct Upload {
+    writer: WriteMultipart,
+}
+
+impl Upload {
+    /// Appends bytes, waiting while too many parts are in flight.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
+        self.writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        self.writer.write(data);
+        Ok(())
+    }
+
+    /// Completes the object.
+    pub async fn finish(self) -> Result<(), ObjectError> {
+        self.writer.finish().await?;
+        Ok(())
+    }
+
+    /// Abandons the upload.
+    pub async fn abort(self) {
+        if let Err(e) = self.writer.abort().await {
+            tracing::warn!(error = %e, "could not abort an upload; the sweeper will remove it");
         }
     }
 }

@@ -1,0 +1,504 @@
+//! The exchange: recipient plans, submissions streamed to the object store
+//! under the broker's seal, retrievals streamed back, shares, and the sweep
+//! of uploads that never became documents.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use ring::rand::{SecureRandom, SystemRandom};
+use time::OffsetDateTime;
+
+use super::receipt::Receipt;
+use super::scan::{Scanned, Scanner};
+use super::store::{self, DocumentRecord, RecipientRecord};
+use super::{sha256_hex, DocumentError, DocumentType, Manifest};
+use crate::audit::{AuditEvent, Outcome as AuditOutcome};
+use crate::cases::CaseFacts;
+use crate::clock::rfc3339;
+use crate::consent::Purpose;
+use crate::jose::jwe::{Jwe, Recipient};
+use crate::jose::{Jwk, KeyUse};
+use crate::parties::{self, KeyStatus, Party};
+use crate::policy::actions::{ReadDocument, ShareDocument, SubmitDocument};
+use crate::policy::{Action, Authorized, PolicyEngine, Resource};
+use crate::storage::objects::Upload;
+use crate::storage::sealed::{self, Kek, Opener, SealError, Sealer};
+use crate::storage::{Db, Objects};
+
+/// Limits on what a party may send.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_envelope_bytes: u64,
+    pub max_recipients: usize,
+}
+
+/// What the exchange works with: metadata, objects, the keys of the seal
+/// and of receipts.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    pub db: Db,
+    pub objects: Objects,
+    pub kek: Kek,
+    pub broker_key: Arc<Jwk>,
+    pub limits: Limits,
+}
+
+/// A party entitled to receive a document now, with the keys to encrypt to.
+#[derive(Debug, Clone)]
+pub struct PlannedRecipient {
+    pub party: Party,
+    pub keys: Vec<Jwk>,
+}
+
+/// Which parties of the case may receive a document of this type for this
+/// purpose, each with its active encryption keys (never retired ones).
+pub async fn plan(
+    db: &Db,
+    engine: &PolicyEngine,
+    case: &CaseFacts,
+    document_type: DocumentType,
+    purpose: Purpose,
+) -> Result<Vec<PlannedRecipient>, DocumentError> {
+    let context = serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
+    let mut planned = Vec::new();
+    for member in &case.members {
+        let Some(party) = parties::find(db, member).await? else { continue };
+        if !party.is_active() {
+            continue;
+        }
+        let decision = engine.decide(&party, Action::ReceiveDocument, &Resource::Case(case), context.clone())?;
+        if !decision.allowed {
+            continue;
+        }
+        let keys: Vec<Jwk> = parties::keys(db, &party.id)
+            .await?
+            .into_iter()
+            .filter(|k| k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active)
+            .map(|k| k.jwk)
+            .collect();
+        if !keys.is_empty() {
+            planned.push(PlannedRecipient { party, keys });
+        }
+    }
+    Ok(planned)
+}
+
+/// A verified manifest with the plan it must match.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub manifest_token: String,
+    pub manifest: Manifest,
+    pub author_kid: String,
+    pub plan: Vec<PlannedRecipient>,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Stored now.
+    Accepted(DocumentRecord),
+    /// The same document was stored before: its original receipt, nothing stored twice.
+    Repeated(DocumentRecord),
+}
+
+/// Streams a submission into the object store and makes it exist once the
+/// object and its metadata are durable. Anything that fails leaves nothing
+/// visible; the object is removed at once, or by the sweep if the broker
+/// stops first.
+pub async fn submit<S, E>(
+    vault: &Vault,
+    proof: &Authorized<SubmitDocument>,
+    submission: Submission,
+    mut body: S,
+    now: OffsetDateTime,
+) -> Result<Submitted, DocumentError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let manifest = &submission.manifest;
+    let manifest_sha256 = sha256_hex(submission.manifest_token.as_bytes());
+    if let Some(existing) = store::find(&vault.db, &manifest.document_id).await? {
+        return repeated(vault, existing, &manifest_sha256, &mut body).await;
+    }
+    let planned: HashMap<&str, &Party> = submission
+        .plan
+        .iter()
+        .flat_map(|p| p.keys.iter().map(move |k| (k.kid.as_str(), &p.party)))
+        .collect();
+    if let Some(extra) = manifest.recipients.iter().find(|kid| !planned.contains_key(kid.as_str())) {
+        return Err(DocumentError::RecipientNotInPlan(extra.clone()));
+    }
+    if let Some(missing) = planned.keys().find(|kid| !manifest.recipients.iter().any(|r| r == *kid)) {
+        return Err(DocumentError::RecipientMissing((*missing).to_owned()));
+    }
+    if let Some(old) = &manifest.supersedes {
+        match store::find(&vault.db, old).await? {
+            Some(doc) if doc.case == manifest.case && doc.is_current => {}
+            Some(_) => return Err(DocumentError::Supersede(old.clone(), "it is not a current document of this case".into())),
+            None => return Err(DocumentError::Supersede(old.clone(), "it does not exist".into())),
+        }
+    }
+    let at = rfc3339(now);
+    let case_key = sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), &at)
+        .await
+        .map_err(erased)?;
+    let object_key = format!("envelopes/{}/{}/{}", manifest.case, manifest.document_id, random_hex());
+    store::begin_upload(&vault.db, &object_key, now.unix_timestamp()).await?;
+
+    let stored = upload(vault, &object_key, &case_key, &mut body).await;
+    let checked = stored.and_then(|(scanned, sha256)| {
+        if sha256 != manifest.envelope_sha256 {
+            return Err(DocumentError::HashMismatch {
+                expected: manifest.envelope_sha256.clone(),
+                actual: sha256,
+            });
+        }
+        let kids = scanned.head.validate(vault.limits.max_recipients).map_err(DocumentError::Envelope)?;
+        let mut sorted_kids = kids.clone();
+        sorted_kids.sort();
+        let mut stated = manifest.recipients.clone();
+        stated.sort();
+        if sorted_kids != stated {
+            return Err(DocumentError::RecipientsDiffer);
+        }
+        Ok((scanned, sha256))
+    });
+    let (scanned, envelope_sha256) = match checked {
+        Ok(done) => done,
+        Err(e) => {
+            discard(vault, &object_key).await;
+            return Err(e);
+        }
+    };
+
+    let receipt = Receipt {
+        v: 1,
+        document_id: manifest.document_id.clone(),
+        case: manifest.case.clone(),
+        submitter: proof.principal().to_string(),
+        manifest_sha256: manifest_sha256.clone(),
+        envelope_sha256: envelope_sha256.clone(),
+        size: scanned.size,
+        received_at: at.clone(),
+    };
+    let receipt_token = receipt.sign(&vault.broker_key).map_err(DocumentError::Envelope)?;
+    let record = DocumentRecord {
+        id: manifest.document_id.clone(),
+        case: manifest.case.clone(),
+        document_type: manifest.document_type,
+        purpose: manifest.purpose,
+        author: proof.principal().clone(),
+        author_kid: submission.author_kid.clone(),
+        subjects: manifest.subjects.clone(),
+        manifest: submission.manifest_token.clone(),
+        manifest_sha256,
+        envelope_sha256,
+        envelope_head: scanned.head_json.clone(),
+        recipients_end: scanned.recipients_end,
+        size: scanned.size,
+        object_key: Some(object_key.clone()),
+        supersedes: manifest.supersedes.clone(),
+        is_current: true,
+        receipt: receipt_token,
+        received_at: at.clone(),
+    };
+    let recipients: Vec<RecipientRecord> = manifest
+        .recipients
+        .iter()
+        .filter_map(|kid| planned.get(kid.as_str()).map(|party| (kid, party)))
+        .map(|(kid, party)| RecipientRecord {
+            kid: kid.clone(),
+            party: party.id.clone(),
+            added_by: proof.principal().clone(),
+            added_at: at.clone(),
+            share_entry: None,
+        })
+        .collect();
+    let evidence = evidence(&record, proof.principal().as_str(), "DocumentAccepted", &at, serde_json::json!({
+        "manifest_sha256": record.manifest_sha256,
+        "envelope_sha256": record.envelope_sha256,
+        "size": record.size,
+        "purpose": record.purpose,
+        "basis": record.purpose.basis(),
+        "recipients": recipients.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(),
+        "supersedes": record.supersedes,
+    }));
+    match store::insert(&vault.db, &record, &recipients, &evidence).await {
+        Ok(true) => Ok(Submitted::Accepted(record)),
+        Ok(false) => {
+            // A concurrent retry of the same document committed first.
+            discard(vault, &object_key).await;
+            let existing = store::find(&vault.db, &record.id).await?.ok_or(DocumentError::IdConflict(record.id.clone()))?;
+            if existing.manifest_sha256 == record.manifest_sha256 && existing.envelope_sha256 == record.envelope_sha256 {
+                Ok(Submitted::Repeated(existing))
+            } else {
+                Err(DocumentError::IdConflict(record.id))
+            }
+        }
+        Err(e) => {
+            discard(vault, &object_key).await;
+            Err(e)
+        }
+    }
+}
+
+/// A retry: the same manifest and the same bytes give back the original.
+async fn repeated<S, E>(
+    vault: &Vault,
+    existing: DocumentRecord,
+    manifest_sha256: &str,
+    body: &mut S,
+) -> Result<Submitted, DocumentError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    if existing.manifest_sha256 != manifest_sha256 {
+        return Err(DocumentError::IdConflict(existing.id));
+    }
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| DocumentError::Incomplete(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > vault.limits.max_envelope_bytes {
+            return Err(DocumentError::TooLarge(vault.limits.max_envelope_bytes));
+        }
+        hasher.update(&chunk);
+    }
+    if crate::pki::hex(hasher.finish().as_ref()) == existing.envelope_sha256 {
+        Ok(Submitted::Repeated(existing))
+    } else {
+        Err(DocumentError::IdConflict(existing.id))
+    }
+}
+
+/// Streams the body through the scanner, the hash and the seal into a new object.
+async fn upload<S, E>(vault: &Vault, object_key: &str, case_key: &[u8; 32], body: &mut S) -> Result<(Scanned, String), DocumentError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let mut upload = vault.objects.start_upload(object_key).await?;
+    match feed(vault, &mut upload, case_key, body).await {
+        Ok(done) => {
+            upload.finish().await?;
+            Ok(done)
+        }
+        Err(e) => {
+            upload.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// Bytes of sealed output gathered before they are handed to the upload.
+const FLUSH_BYTES: usize = 1024 * 1024;
+
+async fn feed<S, E>(vault: &Vault, upload: &mut Upload, case_key: &[u8; 32], body: &mut S) -> Result<(Scanned, String), DocumentError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let mut sealer = Sealer::new(case_key)?;
+    let mut sealed = Vec::with_capacity(FLUSH_BYTES + sealed::CHUNK);
+    sealed.extend_from_slice(sealer.header());
+    let mut scanner = Scanner::new();
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| DocumentError::Incomplete(e.to_string()))?;
+        if scanner.size() + chunk.len() as u64 > vault.limits.max_envelope_bytes {
+            return Err(DocumentError::TooLarge(vault.limits.max_envelope_bytes));
+        }
+        hasher.update(&chunk);
+        scanner.push(&chunk).map_err(DocumentError::EnvelopeSyntax)?;
+        sealer.push(&chunk, &mut sealed)?;
+        if sealed.len() >= FLUSH_BYTES {
+            upload.write(&sealed).await?;
+            sealed.clear();
+        }
+    }
+    sealer.finish(&mut sealed)?;
+    upload.write(&sealed).await?;
+    let scanned = scanner.finish().map_err(DocumentError::EnvelopeSyntax)?;
+    Ok((scanned, crate::pki::hex(hasher.finish().as_ref())))
+}
+
+/// Removes an object that did not become a document, and its pending record.
+async fn discard(vault: &Vault, object_key: &str) {
+    match vault.objects.delete(object_key).await {
+        Ok(()) => {
+            if let Err(e) = store::forget_upload(&vault.db, object_key).await {
+                tracing::warn!(error = %e, object_key, "pending upload left for the sweep");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, object_key, "object left for the sweep"),
+    }
+}
+
+fn erased(e: SealError) -> DocumentError {
+    match e {
+        SealError::Erased(_) => DocumentError::Erased,
+        other => DocumentError::Seal(other),
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 12];
+    let _ = SystemRandom::new().fill(&mut bytes);
+    crate::pki::hex(&bytes)
+}
+
+/// An evidence event about a document.
+pub fn evidence(doc: &DocumentRecord, principal: &str, action: &str, at: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        at: at.to_owned(),
+        request_id: None,
+        principal: format!("party:{principal}"),
+        action: action.to_owned(),
+        resource: format!("document:{}", doc.id),
+        outcome: AuditOutcome::Done,
+        policy_ids: Vec::new(),
+        policy_set: String::new(),
+        detail,
+    }
+}
+
+/// The envelope of a document as a stream: the stored bytes, opened from
+/// the broker's seal, with the recipient entries added by shares spliced
+/// into the `recipients` array. A standard general JSON JWE.
+pub async fn envelope(
+    vault: &Vault,
+    _proof: &Authorized<ReadDocument>,
+    doc: &DocumentRecord,
+) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
+    let key = sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str())
+        .await
+        .map_err(erased)?
+        .ok_or(DocumentError::Erased)?;
+    let object_key = doc.object_key.clone().ok_or(DocumentError::Erased)?;
+    let shares: Vec<String> = store::recipients(&vault.db, &doc.id)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.share_entry)
+        .collect();
+    let splice = (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes());
+    let inner = vault.objects.stream(&object_key).await?;
+    let state = Reading {
+        inner,
+        opener: Some(Opener::new(&key)),
+        position: 0,
+        splice_at: doc.recipients_end,
+        splice,
+    };
+    Ok(futures::stream::unfold(state, Reading::next).boxed())
+}
+
+struct Reading {
+    inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+    opener: Option<Opener>,
+    position: u64,
+    splice_at: u64,
+    splice: Option<Vec<u8>>,
+}
+
+impl Reading {
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Reading)> {
+        loop {
+            let opener = self.opener.as_mut()?;
+            let mut plain = Vec::new();
+            let step = match self.inner.next().await {
+                Some(Ok(chunk)) => opener.push(&chunk, &mut plain).map_err(io_error),
+                Some(Err(e)) => Err(io_error(e)),
+                None => {
+                    let opener = self.opener.take()?;
+                    opener.finish(&mut plain).map_err(io_error)
+                }
+            };
+            if let Err(e) = step {
+                self.opener = None;
+                return Some((Err(e), self));
+            }
+            if plain.is_empty() {
+                continue;
+            }
+            let start = self.position;
+            self.position += plain.len() as u64;
+            if let Some(splice) = self.splice.take_if(|_| (start..self.position).contains(&self.splice_at)) {
+                let at = (self.splice_at - start) as usize;
+                let mut spliced = Vec::with_capacity(plain.len() + splice.len());
+                spliced.extend_from_slice(&plain[..at]);
+                spliced.extend_from_slice(&splice);
+                spliced.extend_from_slice(&plain[at..]);
+                plain = spliced;
+            }
+            return Some((Ok(Bytes::from(plain)), self));
+        }
+    }
+}
+
+fn io_error(e: impl Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Adds a recipient entry, made by a holder, for a party entitled to the
+/// document now. Only the entry is accepted, so the protected header and
+/// the ciphertext cannot change; the entry itself is checked against the
+/// profile and the new party's active keys.
+pub async fn share(
+    vault: &Vault,
+    proof: &Authorized<ShareDocument>,
+    doc: &DocumentRecord,
+    party: &Party,
+    entry: Recipient,
+    now: OffsetDateTime,
+) -> Result<RecipientRecord, DocumentError> {
+    let kid = entry
+        .kid()
+        .ok_or_else(|| DocumentError::Envelope(crate::jose::JoseError::Malformed("the entry needs a kid".into())))?
+        .to_owned();
+    let active = parties::keys(&vault.db, &party.id).await?;
+    if !active.iter().any(|k| k.kid == kid && k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active) {
+        return Err(DocumentError::RecipientNotInPlan(kid));
+    }
+    let mut head: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&doc.envelope_head).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
+    head.insert("ciphertext".into(), serde_json::Value::String(String::new()));
+    let mut jwe: Jwe = serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
+    jwe.recipients = vec![entry.clone()];
+    jwe.validate(1).map_err(DocumentError::Envelope)?;
+    let at = rfc3339(now);
+    let record = RecipientRecord {
+        kid: kid.clone(),
+        party: party.id.clone(),
+        added_by: proof.principal().clone(),
+        added_at: at.clone(),
+        share_entry: Some(serde_json::to_string(&entry).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?),
+    };
+    let evidence = evidence(doc, proof.principal().as_str(), "DocumentShared", &at, serde_json::json!({
+        "recipient": party.id.as_str(),
+        "kid": kid,
+    }));
+    if !store::add_share(&vault.db, &doc.id, &record, &evidence).await? {
+        return Err(DocumentError::AlreadyRecipient(party.id.to_string(), kid));
+    }
+    Ok(record)
+}
+
+/// Deletes the objects of uploads started before `before` that never became
+/// documents. Safe on several replicas at once (deleting twice is harmless).
+pub async fn sweep(db: &Db, objects: &Objects, before: OffsetDateTime) -> Result<usize, DocumentError> {
+    let stale = store::stale_uploads(db, before.unix_timestamp()).await?;
+    let mut swept = 0;
+    for key in stale {
+        objects.delete(&key).await?;
+        store::forget_upload(db, &key).await?;
+        swept += 1;
+    }
+    Ok(swept)
+}

@@ -1,0 +1,321 @@
+//! A streaming reader of a general JSON JWE. The broker never holds an
+//! envelope in memory: this keeps every top-level member except the
+//! ciphertext (which it only checks to be base64url and counts), and notes
+//! where the `recipients` array ends, so shares can be spliced in later.
+
+use crate::jose::jwe::Jwe;
+
+/// Largest size of all members but the ciphertext.
+pub const MAX_HEAD_BYTES: usize = 256 * 1024;
+
+/// What a scan found.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The envelope with an empty ciphertext.
+    pub head: Jwe,
+    /// The head as JSON, as stored.
+    pub head_json: String,
+    /// Byte offset of the `]` that closes the `recipients` array.
+    pub recipients_end: u64,
+    pub ciphertext_len: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    BeforeKey { first: bool },
+    Key { escape: bool },
+    Colon,
+    BeforeValue,
+    Value,
+    Ciphertext,
+    AfterValue,
+    End,
+}
+
+/// Incremental scanner; feed it the bytes as they arrive.
+#[derive(Debug)]
+pub struct Scanner {
+    state: State,
+    offset: u64,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    head_bytes: usize,
+    members: Vec<(String, Vec<u8>)>,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    ciphertext_len: u64,
+    ciphertext_seen: bool,
+    recipients_end: Option<u64>,
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+impl Scanner {
+    pub fn new() -> Scanner {
+        Scanner {
+            state: State::Start,
+            offset: 0,
+            key: Vec::new(),
+            value: Vec::new(),
+            head_bytes: 0,
+            members: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escape: false,
+            ciphertext_len: 0,
+            ciphertext_seen: false,
+            recipients_end: None,
+        }
+    }
+
+    /// Consumes the next bytes of the envelope.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), String> {
+        let mut i = 0;
+        while i < data.len() {
+            if self.state == State::Ciphertext {
+                // Fast path over the (large) ciphertext.
+                let run = data[i..].iter().position(|&b| !is_b64url(b)).unwrap_or(data.len() - i);
+                self.ciphertext_len += run as u64;
+                self.offset += run as u64;
+                i += run;
+                if i == data.len() {
+                    break;
+                }
+                if data[i] != b'"' {
+                    return Err(format!("ciphertext is not base64url (byte {} at offset {})", data[i], self.offset));
+                }
+                self.state = State::AfterValue;
+                self.offset += 1;
+                i += 1;
+                continue;
+            }
+            let b = data[i];
+            self.step(b)?;
+            self.offset += 1;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, b: u8) -> Result<(), String> {
+        match self.state {
+            State::Start if is_ws(b) => {}
+            State::Start if b == b'{' => self.state = State::BeforeKey { first: true },
+            State::Start => return Err("an envelope is a JSON object".into()),
+            State::BeforeKey { .. } if is_ws(b) => {}
+            State::BeforeKey { first: true } if b == b'}' => self.state = State::End,
+            State::BeforeKey { .. } if b == b'"' => {
+                self.key.clear();
+                self.key.push(b'"');
+                self.state = State::Key { escape: false };
+            }
+            State::BeforeKey { .. } => return Err(format!("expected a member name at offset {}", self.offset)),
+            State::Key { escape } => {
+                self.key.push(b);
+                self.grow(1)?;
+                if escape {
+                    self.state = State::Key { escape: false };
+                } else if b == b'\\' {
+                    self.state = State::Key { escape: true };
+                } else if b == b'"' {
+                    self.state = State::Colon;
+                }
+            }
+            State::Colon if is_ws(b) => {}
+            State::Colon if b == b':' => self.state = State::BeforeValue,
+            State::Colon => return Err(format!("expected ':' at offset {}", self.offset)),
+            State::BeforeValue if is_ws(b) => {}
+            State::BeforeValue => {
+                let name: String = serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
+                if self.members.iter().any(|(n, _)| *n == name) || (name == "ciphertext" && self.ciphertext_seen) {
+                    return Err(format!("member {name:?} appears twice"));
+                }
+                if name == "ciphertext" {
+                    if b != b'"' {
+                        return Err("ciphertext must be a string".into());
+                    }
+                    self.ciphertext_seen = true;
+                    self.state = State::Ciphertext;
+                    return Ok(());
+                }
+                self.value.clear();
+                self.depth = 0;
+                self.in_string = false;
+                self.escape = false;
+                self.state = State::Value;
+                self.value_byte(b)?;
+            }
+            State::Value => self.value_byte(b)?,
+            State::Ciphertext => unreachable!("handled by the fast path"),
+            State::AfterValue if is_ws(b) => {}
+            State::AfterValue if b == b',' => self.state = State::BeforeKey { first: false },
+            State::AfterValue if b == b'}' => self.state = State::End,
+            State::AfterValue => return Err(format!("expected ',' or '}}' at offset {}", self.offset)),
+            State::End if is_ws(b) => {}
+            State::End => return Err("bytes after the envelope's closing brace".into()),
+        }
+        Ok(())
+    }
+
+    fn value_byte(&mut self, b: u8) -> Result<(), String> {
+        let primitive = self.value.first().is_some_and(|f| !matches!(f, b'"' | b'{' | b'['));
+        if primitive && (is_ws(b) || b == b',' || b == b'}') {
+            self.end_value()?;
+            return self.step(b);
+        }
+        self.value.push(b);
+        self.grow(1)?;
+        if self.in_string {
+            if self.escape {
+                self.escape = false;
+            } else if b == b'\\' {
+                self.escape = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                if self.depth == 0 {
+                    return self.end_value();
+                }
+            }
+            return Ok(());
+        }
+        match b {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.checked_sub(1).ok_or("unbalanced brackets")?;
+                if self.depth == 0 {
+                    if self.key_is("recipients") && b == b']' {
+                        self.recipients_end = Some(self.offset);
+                    }
+                    return self.end_value();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn key_is(&self, name: &str) -> bool {
+        self.key.len() == name.len() + 2 && &self.key[1..self.key.len() - 1] == name.as_bytes()
+    }
+
+    fn end_value(&mut self) -> Result<(), String> {
+        let name: String = serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
+        self.members.push((name, std::mem::take(&mut self.value)));
+        self.state = State::AfterValue;
+        Ok(())
+    }
+
+    fn grow(&mut self, n: usize) -> Result<(), String> {
+        self.head_bytes += n;
+        if self.head_bytes > MAX_HEAD_BYTES {
+            return Err(format!("the envelope's headers exceed {MAX_HEAD_BYTES} bytes"));
+        }
+        Ok(())
+    }
+
+    /// Bytes consumed so far.
+    pub fn size(&self) -> u64 {
+        self.offset
+    }
+
+    /// Completes the scan and parses the head.
+    pub fn finish(self) -> Result<Scanned, String> {
+        if self.state != State::End {
+            return Err("the envelope ended early".into());
+        }
+        if !self.ciphertext_seen {
+            return Err("the envelope has no ciphertext".into());
+        }
+        let recipients_end = self
+            .recipients_end
+            .ok_or("the envelope has no recipients array (general JSON serialization is required)")?;
+        let mut head = serde_json::Map::new();
+        for (name, value) in &self.members {
+            let value: serde_json::Value =
+                serde_json::from_slice(value).map_err(|e| format!("member {name:?}: {e}"))?;
+            head.insert(name.clone(), value);
+        }
+        let head_json = serde_json::Value::Object(head.clone()).to_string();
+        head.insert("ciphertext".into(), serde_json::Value::String(String::new()));
+        let head: Jwe = serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| e.to_string())?;
+        Ok(Scanned {
+            head,
+            head_json,
+            recipients_end,
+            ciphertext_len: self.ciphertext_len,
+            size: self.offset,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::jwe::encrypt;
+    use crate::jose::Jwk;
+
+    fn scan(bytes: &[u8], step: usize) -> Result<Scanned, String> {
+        let mut scanner = Scanner::new();
+        for piece in bytes.chunks(step) {
+            scanner.push(piece)?;
+        }
+        scanner.finish()
+    }
+
+    #[test]
+    fn finds_the_head_and_the_end_of_the_recipients_in_any_member_order() {
+        let key = Jwk::generate_x25519().unwrap();
+        let jwe = encrypt(&vec![5u8; 100_000], &[key.public()], None).unwrap();
+        let compact = jwe.to_json();
+        let value: serde_json::Value = serde_json::from_str(&compact).unwrap();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let reordered = format!(
+            "{{ \"ciphertext\" : \"{}\", \"tag\":\"{}\", \"iv\":\"{}\", \"recipients\" : {} , \"protected\":\"{}\" }}\n",
+            jwe.ciphertext,
+            jwe.tag,
+            jwe.iv,
+            serde_json::to_string(&jwe.recipients).unwrap(),
+            jwe.protected
+        );
+        for text in [compact, pretty, reordered] {
+            for step in [1, 7, 4096, 1 << 20] {
+                let scanned = scan(text.as_bytes(), step).unwrap();
+                assert_eq!(scanned.head.recipients, jwe.recipients);
+                assert_eq!(scanned.head.protected, jwe.protected);
+                assert_eq!(scanned.ciphertext_len as usize, jwe.ciphertext.len());
+                assert_eq!(text.as_bytes()[scanned.recipients_end as usize], b']');
+                assert_eq!(scanned.size as usize, text.len());
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_envelopes_are_refused() {
+        for bad in [
+            &b"[1,2]"[..],
+            br#"{"protected":"e30","recipients":[],"iv":"a","ciphertext":"ab+c","tag":"t"}"#,
+            br#"{"protected":"e30","recipients":[],"iv":"a","ciphertext":"abc","tag":"t""#,
+            br#"{"protected":"e30","protected":"e30","recipients":[],"iv":"a","ciphertext":"abc","tag":"t"}"#,
+            br#"{"protected":"e30","encrypted_key":"x","iv":"a","ciphertext":"abc","tag":"t"}"#,
+            br#"{"protected":"e30","recipients":[],"iv":"a","ciphertext":"abc","tag":"t"} x"#,
+        ] {
+            assert!(scan(bad, 3).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Document queries. The database decides what exists: a document exists
+//! once its row commits, in the same transaction as its recipients, the end
+//! of its pending upload and its evidence.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{DocumentError, DocumentId, DocumentType, SubjectId};
+use crate::audit::{self, AuditEvent};
+use crate::cases::CaseId;
+use crate::consent::Purpose;
+use crate::parties::PartyId;
+use crate::storage::Db;
+
+/// A stored document, as metadata: never its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    pub case: CaseId,
+    pub document_type: DocumentType,
+    pub purpose: Purpose,
+    pub author: PartyId,
+    pub author_kid: String,
+    pub subjects: Vec<SubjectId>,
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub envelope_sha256: String,
+    /// The envelope without its ciphertext (JSON).
+    pub envelope_head: String,
+    pub recipients_end: u64,
+    pub size: u64,
+    /// `None` once the content was erased.
+    pub object_key: Option<String>,
+    pub supersedes: Option<DocumentId>,
+    pub is_current: bool,
+    pub receipt: String,
+    pub received_at: String,
+}
+
+/// One recipient entry of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRecord {
+    pub kid: String,
+    pub party: PartyId,
+    pub added_by: PartyId,
+    pub added_at: String,
+    /// The JSON recipient entry a share added; `None` for the original entries.
+    pub share_entry: Option<String>,
+}
+
+/// A document as a listing shows it: what it is, never what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DocumentView {
+    pub id: DocumentId,
+    pub case: CaseId,
+    pub document_type: DocumentType,
+    pub purpose: Purpose,
+    pub author: PartyId,
+    pub received_at: String,
+    pub size: u64,
+    pub envelope_sha256: String,
+    pub supersedes: Option<DocumentId>,
+    /// False once a later document superseded it.
+    pub current: bool,
+    /// The broker-signed receipt.
+    pub receipt: String,
+}
+
+impl From<&DocumentRecord> for DocumentView {
+    fn from(d: &DocumentRecord) -> Self {
+        DocumentView {
+            id: d.id.clone(),
+            case: d.case.clone(),
+            document_type: d.document_type,
+            purpose: d.purpose,
+            author: d.author.clone(),
+            received_at: d.received_at.clone(),
+            size: d.size,
+            envelope_sha256: d.envelope_sha256.clone(),
+            supersedes: d.supersedes.clone(),
+            current: d.is_current,
+            receipt: d.receipt.clone(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, case_id, document_type, purpose, author, author_kid, subjects, manifest, manifest_sha256, \
+     envelope_sha256, envelope_head, recipients_end, size, object_key, supersedes, is_current, receipt, received_at";
+
+fn record(row: &AnyRow) -> Result<DocumentRecord, DocumentError> {
+    let text = |name: &str| -> Result<String, DocumentError> { Ok(row.try_get::<String, _>(name)?) };
+    let corrupt = |what: &str| DocumentError::Manifest(format!("stored {what} is not readable"));
+    Ok(DocumentRecord {
+        id: DocumentId::parse(&text("id")?)?,
+        case: CaseId::parse(&text("case_id")?)?,
+        document_type: text("document_type")?.parse()?,
+        purpose: text("purpose")?.parse().map_err(|_| corrupt("purpose"))?,
+        author: PartyId::parse(&text("author")?)?,
+        author_kid: text("author_kid")?,
+        subjects: serde_json::from_str(&text("subjects")?).map_err(|_| corrupt("subjects"))?,
+        manifest: text("manifest")?,
+        manifest_sha256: text("manifest_sha256")?,
+        envelope_sha256: text("envelope_sha256")?,
+        envelope_head: text("envelope_head")?,
+        recipients_end: row.try_get::<i64, _>("recipients_end")? as u64,
+        size: row.try_get::<i64, _>("size")? as u64,
+        object_key: row.try_get("object_key")?,
+        supersedes: row
+            .try_get::<Option<String>, _>("supersedes")?
+            .map(|s| DocumentId::parse(&s))
+            .transpose()?,
+        is_current: row.try_get::<i64, _>("is_current")? == 1,
+        receipt: text("receipt")?,
+        received_at: text("received_at")?,
+    })
+}
+
+pub async fn find(db: &Db, id: &DocumentId) -> Result<Option<DocumentRecord>, DocumentError> {
+    let row = sqlx::query(&format!("select {COLUMNS} from document where id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(record).transpose()
+}
+
+/// The documents of a case that `party` authored or receives, oldest first.
+pub async fn list_visible(db: &Db, case: &CaseId, party: &PartyId) -> Result<Vec<DocumentRecord>, DocumentError> {
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS} from document d where d.case_id = $1 and (d.author = $2 or exists
+           (select 1 from document_recipient r where r.document_id = d.id and r.party_id = $2))
+         order by d.received_at, d.id"
+    ))
+    .bind(case.as_str())
+    .bind(party.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(record).collect()
+}
+
+/// Every recipient entry, originals first, then shares in the order made.
+pub async fn recipients(db: &Db, id: &DocumentId) -> Result<Vec<RecipientRecord>, DocumentError> {
+    let rows = sqlx::query(
+        "select kid, party_id, added_by, added_at, share_entry from document_recipient where document_id = $1
+         order by case when share_entry is null then 0 else 1 end, added_at, kid",
+    )
+    .bind(id.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RecipientRecord {
+                kid: row.try_get("kid")?,
+                party: PartyId::parse(&row.try_get::<String, _>("party_id")?)?,
+                added_by: PartyId::parse(&row.try_get::<String, _>("added_by")?)?,
+                added_at: row.try_get("added_at")?,
+                share_entry: row.try_get("share_entry")?,
+            })
+        })
+        .collect()
+}
+
+/// Records an upload before its first byte is written, so an interrupted
+/// one can be swept.
+pub async fn begin_upload(db: &Db, object_key: &str, epoch: i64) -> Result<(), DocumentError> {
+    sqlx::query("insert into pending_upload (object_key, started_epoch) values ($1, $2)")
+        .bind(object_key)
+        .bind(epoch)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Forgets a pending upload (after its object was deleted).
+pub async fn forget_upload(db: &Db, object_key: &str) -> Result<(), DocumentError> {
+    sqlx::query("delete from pending_upload where object_key = $1")
+        .bind(object_key)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Uploads started before `epoch` that never became a document.
+pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentError> {
+    let rows = sqlx::query("select object_key from pending_upload where started_epoch <= $1 order by started_epoch")
+        .bind(epoch)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+}
+
+/// Makes a document exist: its row, its recipients, the supersession, the
+/// end of its pending upload and its evidence, in one transaction. Returns
+/// `false` (and changes nothing) if a document with this id already exists.
+pub async fn insert(
+    db: &Db,
+    doc: &DocumentRecord,
+    recipients: &[RecipientRecord],
+    evidence: &AuditEvent,
+) -> Result<bool, DocumentError> {
+    let mut tx = db.pool().begin().await?;
+    let inserted = sqlx::query(&format!(
+        "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         on conflict do nothing"
+    ))
+    .bind(doc.id.as_str())
+    .bind(doc.case.as_str())
+    .bind(doc.document_type.as_str())
+    .bind(doc.purpose.as_str())
+    .bind(doc.author.as_str())
+    .bind(&doc.author_kid)
+    .bind(serde_json::to_string(&doc.subjects).unwrap_or_default())
+    .bind(&doc.manifest)
+    .bind(&doc.manifest_sha256)
+    .bind(&doc.envelope_sha256)
+    .bind(&doc.envelope_head)
+    .bind(doc.recipients_end as i64)
+    .bind(doc.size as i64)
+    .bind(doc.object_key.as_deref())
+    .bind(doc.supersedes.as_ref().map(DocumentId::as_str))
+    .bind(i64::from(doc.is_current))
+    .bind(&doc.receipt)
+    .bind(&doc.received_at)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    for r in recipients {
+        insert_recipient(&mut tx, &doc.id, r).await?;
+    }
+    if let Some(old) = &doc.supersedes {
+        let updated = sqlx::query("update document set is_current = 0 where id = $1 and case_id = $2 and is_current = 1")
+            .bind(old.as_str())
+            .bind(doc.case.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() != 1 {
+            return Err(DocumentError::Supersede(old.clone(), "it is not a current document of this case".into()));
+        }
+    }
+    if let Some(key) = &doc.object_key {
+        sqlx::query("delete from pending_upload where object_key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::append(&mut *tx, evidence).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn insert_recipient(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    doc: &DocumentId,
+    r: &RecipientRecord,
+) -> Result<bool, DocumentError> {
+    let done = sqlx::query(
+        "insert into document_recipient (document_id, kid, party_id, added_by, added_at, share_entry)
+         values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+    )
+    .bind(doc.as_str())
+    .bind(&r.kid)
+    .bind(r.party.as_str())
+    .bind(r.added_by.as_str())
+    .bind(&r.added_at)
+    .bind(r.share_entry.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds a shared recipient entry with its evidence; `false` if the key
+/// already had an entry.
+pub async fn add_share(db: &Db, doc: &DocumentId, r: &RecipientRecord, evidence: &AuditEvent) -> Result<bool, DocumentError> {
+    let mut tx = db.pool().begin().await?;
+    if !insert_recipient(&mut tx, doc, r).await? {
+        return Ok(false);
+    }
+    audit::append(&mut *tx, evidence).await?;
+    tx.commit().await?;
+    Ok(true)
+}
