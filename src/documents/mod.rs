@@ -7,6 +7,7 @@
 
 pub mod exchange;
 pub mod manifest;
+pub mod party;
 pub mod receipt;
 pub mod scan;
 pub mod store;

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::cases::CaseError;
+use crate::documents::DocumentError;
+use crate::jose::JoseError;
 use crate::parties::PartyError;
 use crate::policy::PolicyError;
 use crate::storage::objects::ObjectError;
@@ -34,6 +36,12 @@ pub enum ApiError {
     Invalid { code: &'static str, detail: String },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
     #[error("{0} is unavailable; retry later")]
     Unavailable(&'static str, String),
     #[error("internal error")]
@@ -64,6 +72,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Other { status, .. } => *status,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,7 +87,8 @@ impl ApiError {
             ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Invalid { code, .. }
-            | ApiError::BadRequest { code, .. } => code,
+            | ApiError::BadRequest { code, .. }
+            | ApiError::Other { code, .. } => code,
             ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -197,6 +207,55 @@ impl From<CaseError> for ApiError {
             CaseError::Party(p) => p.into(),
             CaseError::Db(db) => db.into(),
             CaseError::Corrupt(_) | CaseError::Random => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        let other = |status: StatusCode, code: &'static str, e: &DocumentError| ApiError::Other {
+            status,
+            code,
+            detail: e.to_string(),
+        };
+        match e {
+            DocumentError::InvalidId(_) => ApiError::invalid("invalid_document_id", e),
+            DocumentError::InvalidType(_) => ApiError::invalid("invalid_document_type", e),
+            DocumentError::InvalidSubject(_) => ApiError::invalid("invalid_subject", e),
+            DocumentError::Manifest(_) => ApiError::invalid("invalid_manifest", e),
+            DocumentError::ManifestSignature(_, ref jose) => match jose {
+                JoseError::UnknownKey(_) => ApiError::invalid("manifest_key_not_registered", e),
+                JoseError::BadSignature => ApiError::invalid("manifest_signature_invalid", e),
+                _ => ApiError::invalid("invalid_manifest", e),
+            },
+            DocumentError::Envelope(ref jose) => {
+                let code = jose.code();
+                ApiError::invalid(code, e)
+            }
+            DocumentError::EnvelopeSyntax(_) => ApiError::BadRequest {
+                code: "malformed_envelope",
+                detail: e.to_string(),
+            },
+            DocumentError::HashMismatch { .. } => ApiError::invalid("envelope_hash_mismatch", e),
+            DocumentError::RecipientNotInPlan(_) => ApiError::invalid("recipient_not_in_plan", e),
+            DocumentError::RecipientMissing(_) => ApiError::invalid("recipient_missing", e),
+            DocumentError::RecipientsDiffer => ApiError::invalid("envelope_recipients_mismatch", e),
+            DocumentError::IdConflict(_) => other(StatusCode::CONFLICT, "document_id_conflict", &e),
+            DocumentError::NotFound(_) => other(StatusCode::NOT_FOUND, "document_not_found", &e),
+            DocumentError::Supersede(..) => other(StatusCode::CONFLICT, "cannot_supersede", &e),
+            DocumentError::AlreadyRecipient(..) => other(StatusCode::CONFLICT, "already_recipient", &e),
+            DocumentError::TooLarge(_) => other(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &e),
+            DocumentError::Incomplete(_) => ApiError::BadRequest {
+                code: "upload_incomplete",
+                detail: e.to_string(),
+            },
+            DocumentError::Erased => other(StatusCode::GONE, "content_erased", &e),
+            DocumentError::Case(c) => c.into(),
+            DocumentError::Party(p) => p.into(),
+            DocumentError::Objects(o) => o.into(),
+            DocumentError::Policy(p) => p.into(),
+            DocumentError::Db(d) => d.into(),
+            DocumentError::Seal(s) => ApiError::Internal(s.to_string()),
         }
     }
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod cases;
 pub mod directory;
+pub mod documents;
 pub mod error;
 pub mod metrics;
 mod openapi;
@@ -56,6 +57,8 @@ pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 pub enum Body {
     Json(SchemaFn),
     Text(&'static str),
+    /// A streamed body of this media type (e.g. a JWE).
+    Stream(&'static str),
 }
 
 /// One route: what it does, for whom, and its documentation.
@@ -69,8 +72,31 @@ pub struct RouteSpec {
     pub operation_id: &'static str,
     pub summary: &'static str,
     pub request: Option<SchemaFn>,
+    /// Media type of the request body.
+    pub request_media: &'static str,
+    /// Query parameters, all required.
+    pub query: &'static [&'static str],
+    /// Request headers, all required.
+    pub headers: &'static [&'static str],
     pub status: u16,
     pub response: Body,
+}
+
+impl RouteSpec {
+    fn query(mut self, names: &'static [&'static str]) -> RouteSpec {
+        self.query = names;
+        self
+    }
+
+    fn header(mut self, names: &'static [&'static str]) -> RouteSpec {
+        self.headers = names;
+        self
+    }
+
+    fn request_media(mut self, media: &'static str) -> RouteSpec {
+        self.request_media = media;
+        self
+    }
 }
 
 fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
@@ -97,6 +123,9 @@ fn spec(
         operation_id,
         summary,
         request,
+        request_media: "application/json",
+        query: &[],
+        headers: &[],
         status,
         response,
     }
@@ -289,6 +318,30 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
                 Body::Json(schema::<crate::cases::Member>),
             ),
             post(cases::attach),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/plan", Action::ReadRecipientPlan, Party, "recipientPlan", "Which party keys may receive a document of this type for this purpose now.", None, 200, Body::Json(schema::<documents::RecipientPlan>))
+                .query(&["document_type", "purpose"]),
+            get(documents::plan),
+        ),
+        (
+            spec(M::POST, "/v1/cases/{case}/documents", Action::SubmitDocument, Party, "submitDocument", "Submit a document: the envelope (general JSON JWE) as the body, the manifest (compact JWS) in a header. Retrying the same document returns the original receipt.", Some(schema::<serde_json::Value>), 201, Body::Json(schema::<documents::SubmitAnswer>))
+                .request_media("application/jose+json")
+                .header(&["Ponte-Manifest"]),
+            post(documents::submit),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/documents", Action::ListDocuments, Party, "listDocuments", "The documents of a case the caller authored or receives (what they are, never what they say).", None, 200, Body::Json(schema::<Vec<crate::documents::store::DocumentView>>)),
+            get(documents::list),
+        ),
+        (
+            spec(M::GET, "/v1/documents/{document}/envelope", Action::ReadDocument, Party, "readEnvelope", "The envelope (a standard general JSON JWE) for a recipient, naming the purpose; the manifest, receipt and envelope hash come as headers.", None, 200, Body::Stream("application/jose+json"))
+                .query(&["purpose"]),
+            get(documents::envelope),
+        ),
+        (
+            spec(M::POST, "/v1/documents/{document}/recipients", Action::ShareDocument, Party, "shareDocument", "Add a recipient entry, made by a holder, for a party entitled to the document now.", Some(schema::<documents::ShareRequest>), 201, Body::Json(schema::<documents::ShareAnswer>)),
+            post(documents::share),
         ),
     ]
 }

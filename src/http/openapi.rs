@@ -36,16 +36,23 @@ pub fn document(specs: &[RouteSpec]) -> Value {
                 "description": "Success.",
                 "content": { media: { "schema": { "type": "string" } } },
             }),
+            Body::Stream(media) => json!({
+                "description": "Success, streamed.",
+                "content": { media: { "schema": {} } },
+            }),
         };
         operation["responses"][spec.status.to_string()] = success;
         if let Some(request) = spec.request {
             operation["requestBody"] = json!({
                 "required": true,
-                "content": { "application/json": { "schema": request(&mut generator) } },
+                "content": { spec.request_media: { "schema": request(&mut generator) } },
             });
         }
         let parameters: Vec<Value> = path_parameters(spec.path)
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|name| (name, "path"))
+            .chain(spec.query.iter().map(|name| (*name, "query")))
+            .chain(spec.headers.iter().map(|name| (*name, "header")))
+            .map(|(name, location)| json!({ "name": name, "in": location, "required": true, "schema": { "type": "string" } }))
             .collect();
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);

@@ -65,7 +65,7 @@ pub async fn authorize<A: ActionKind>(
     resource: Resource<'_>,
     context: serde_json::Value,
 ) -> Result<Authorized<A>, PolicyError> {
-    let decision = engine.decide(principal, A::ACTION, &resource, context)?;
+    let decision = engine.decide(principal, A::ACTION, &resource, context.clone())?;
     let event = AuditEvent {
         at: meta.at.to_owned(),
         request_id: meta.request_id.map(str::to_owned),
@@ -80,9 +80,9 @@ pub async fn authorize<A: ActionKind>(
         policy_ids: decision.policy_ids.clone(),
         policy_set: engine.version().to_owned(),
         detail: if decision.errors.is_empty() {
-            serde_json::Value::Null
+            serde_json::json!({ "context": context })
         } else {
-            serde_json::json!({ "errors": decision.errors })
+            serde_json::json!({ "context": context, "errors": decision.errors })
         },
     };
     audit::append(db.pool(), &event).await?;

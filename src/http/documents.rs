@@ -1,0 +1,314 @@
+//! Document routes: recipient plans, submissions, listings, retrievals and
+//! shares. Bodies stream; nothing here reads a document.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::ApiJson;
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::cases::{self, CaseError, CaseFacts, CaseId};
+use crate::consent::{LawfulBasis, Purpose};
+use crate::documents::exchange::{self, Submission, Submitted};
+use crate::documents::store::{self, DocumentRecord, DocumentView};
+use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest};
+use crate::jose::jwe::Recipient;
+use crate::jose::KeyUse;
+use crate::parties::{self, KeyStatus, PartyError, PartyId, Role};
+use crate::policy::actions::{ListDocuments, ReadDocument, ReadRecipientPlan, ShareDocument, SubmitDocument};
+use crate::policy::{Action, DocumentFacts, Resource};
+
+/// The request header carrying the manifest (a compact JWS).
+pub const MANIFEST_HEADER: &str = "ponte-manifest";
+/// Response headers of a retrieval.
+pub const RECEIPT_HEADER: &str = "ponte-receipt";
+pub const ENVELOPE_SHA256_HEADER: &str = "ponte-envelope-sha256";
+
+/// Who may receive a document now, and the keys to encrypt to.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RecipientPlan {
+    pub case: CaseId,
+    pub document_type: DocumentType,
+    pub purpose: Purpose,
+    pub basis: LawfulBasis,
+    pub recipients: Vec<PlannedParty>,
+}
+
+/// One entitled party with its active encryption keys (public JWKs).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PlannedParty {
+    pub party: PartyId,
+    pub role: Role,
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SubmitAnswer {
+    /// The broker-signed receipt (compact JWS).
+    pub receipt: String,
+    pub document: DocumentView,
+    /// False when this was a retry of a document already stored.
+    pub stored_now: bool,
+}
+
+/// Body of `POST /v1/documents/{document}/recipients`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// The party that becomes a recipient.
+    pub party: String,
+    /// The purpose of the share.
+    pub purpose: String,
+    /// The new recipient entry (`header` with `alg`, `kid`, `epk`; `encrypted_key`).
+    #[schemars(with = "serde_json::Value")]
+    pub entry: Recipient,
+}
+
+/// The answer to a share.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ShareAnswer {
+    pub document: DocumentId,
+    pub party: PartyId,
+    pub kid: String,
+}
+
+fn query_value<'a>(query: &'a HashMap<String, String>, name: &'static str) -> Result<&'a str, ApiError> {
+    query.get(name).map(String::as_str).ok_or_else(|| ApiError::BadRequest {
+        code: "missing_parameter",
+        detail: format!("the query parameter `{name}` is required"),
+    })
+}
+
+fn purpose_of(raw: &str) -> Result<Purpose, ApiError> {
+    raw.parse().map_err(|e| ApiError::invalid("invalid_purpose", e))
+}
+
+async fn case_facts(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
+    let id = CaseId::parse(raw)?;
+    Ok(cases::facts(&state.db, &id).await?.ok_or(CaseError::NotFound(id))?)
+}
+
+pub async fn plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<RecipientPlan>, ApiError> {
+    let document_type: DocumentType = query_value(&query, "document_type")?.parse()?;
+    let purpose = purpose_of(query_value(&query, "purpose")?)?;
+    let facts = case_facts(&state, &case).await?;
+    let context = json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
+    caller
+        .authorize::<ReadRecipientPlan>(&state, Resource::Case(&facts), context)
+        .await?;
+    let planned = exchange::plan(&state.db, &state.policy, &facts, document_type, purpose).await?;
+    Ok(Json(RecipientPlan {
+        case: facts.id.clone(),
+        document_type,
+        purpose,
+        basis: purpose.basis(),
+        recipients: planned
+            .into_iter()
+            .map(|p| PlannedParty {
+                party: p.party.id,
+                role: p.party.role,
+                keys: p.keys.iter().map(|k| serde_json::to_value(k.public()).unwrap_or_default()).collect(),
+            })
+            .collect(),
+    }))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let limit = state.vault.limits.max_envelope_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(DocumentError::TooLarge(limit).into());
+    }
+    let token = request
+        .headers()
+        .get(MANIFEST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "manifest_missing",
+            detail: format!("the `{MANIFEST_HEADER}` header must carry the manifest (a compact JWS)"),
+        })?;
+    let signing_keys: Vec<_> = parties::keys(&state.db, &caller.party.id)
+        .await?
+        .into_iter()
+        .filter(|k| k.key_use == KeyUse::Sign && k.status == KeyStatus::Active)
+        .map(|k| k.jwk)
+        .collect();
+    let (manifest, author_kid) = Manifest::verify(&token, caller.party.id.as_str(), &signing_keys)?;
+    if manifest.case.as_str() != case {
+        return Err(ApiError::invalid("manifest_case_mismatch", format!("the manifest is for {}, not {case}", manifest.case)));
+    }
+    let facts = case_facts(&state, &case).await?;
+    let context = json!({ "document_type": manifest.document_type.as_str(), "purpose": manifest.purpose.as_str() });
+    let proof = caller
+        .authorize::<SubmitDocument>(&state, Resource::Case(&facts), context)
+        .await?;
+    let plan = exchange::plan(&state.db, &state.policy, &facts, manifest.document_type, manifest.purpose).await?;
+    let document_id = manifest.document_id.clone();
+    let submission = Submission {
+        manifest_token: token,
+        manifest,
+        author_kid,
+        plan,
+    };
+    let body = request.into_body().into_data_stream();
+    match exchange::submit(&state.vault, &proof, submission, body, state.clock.now()).await {
+        Ok(Submitted::Accepted(doc)) => Ok(answer(StatusCode::CREATED, &doc, true)),
+        Ok(Submitted::Repeated(doc)) => Ok(answer(StatusCode::OK, &doc, false)),
+        Err(e) => {
+            let error = ApiError::from(e);
+            let rejected = AuditEvent {
+                at: state.now(),
+                request_id: caller.request_id.clone(),
+                principal: format!("party:{}", caller.party.id),
+                action: "DocumentRejected".into(),
+                resource: format!("document:{document_id}"),
+                outcome: Outcome::Deny,
+                policy_ids: Vec::new(),
+                policy_set: state.policy.version().to_owned(),
+                detail: json!({ "code": error.code() }),
+            };
+            if let Err(e) = audit::append(state.db.pool(), &rejected).await {
+                tracing::warn!(error = %e, "could not record a rejected submission");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn answer(status: StatusCode, doc: &DocumentRecord, stored_now: bool) -> Response {
+    let body = SubmitAnswer {
+        receipt: doc.receipt.clone(),
+        document: DocumentView::from(doc),
+        stored_now,
+    };
+    (status, Json(body)).into_response()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Result<Json<Vec<DocumentView>>, ApiError> {
+    let facts = case_facts(&state, &case).await?;
+    caller
+        .authorize::<ListDocuments>(&state, Resource::Case(&facts), json!({}))
+        .await?;
+    let docs = store::list_visible(&state.db, &facts.id, &caller.party.id).await?;
+    Ok(Json(docs.iter().map(DocumentView::from).collect()))
+}
+
+async fn document(state: &AppState, raw: &str) -> Result<(DocumentRecord, DocumentFacts), ApiError> {
+    let id = DocumentId::parse(raw)?;
+    let doc = store::find(&state.db, &id).await?.ok_or(DocumentError::NotFound(id))?;
+    let case = cases::facts(&state.db, &doc.case)
+        .await?
+        .ok_or_else(|| CaseError::NotFound(doc.case.clone()))?;
+    let facts = DocumentFacts {
+        id: doc.id.to_string(),
+        case,
+        document_type: doc.document_type.as_str().to_owned(),
+        purpose: doc.purpose.as_str().to_owned(),
+        author: doc.author.to_string(),
+    };
+    Ok((doc, facts))
+}
+
+async fn is_recipient(state: &AppState, doc: &DocumentRecord, party: &PartyId) -> Result<bool, ApiError> {
+    Ok(store::recipients(&state.db, &doc.id).await?.iter().any(|r| &r.party == party))
+}
+
+pub async fn envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let purpose = purpose_of(query_value(&query, "purpose")?)?;
+    let (doc, facts) = document(&state, &raw).await?;
+    let recipient = is_recipient(&state, &doc, &caller.party.id).await?;
+    let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
+    let proof = caller
+        .authorize::<ReadDocument>(&state, Resource::Document(&facts), context)
+        .await?;
+    let stream = exchange::envelope(&state.vault, &proof, &doc).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jose+json"));
+    for (name, value) in [
+        (MANIFEST_HEADER, doc.manifest.as_str()),
+        (RECEIPT_HEADER, doc.receipt.as_str()),
+        (ENVELOPE_SHA256_HEADER, doc.envelope_sha256.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    Ok((headers, Body::from_stream(stream)).into_response())
+}
+
+pub async fn share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<ShareRequest>,
+) -> Result<(StatusCode, Json<ShareAnswer>), ApiError> {
+    let purpose = purpose_of(&body.purpose)?;
+    let (doc, facts) = document(&state, &raw).await?;
+    let party_id = PartyId::parse(&body.party)?;
+    let party = parties::find(&state.db, &party_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("unknown_party", PartyError::NotFound(party_id)))?;
+    let holder = is_recipient(&state, &doc, &caller.party.id).await?;
+    let entitled = party.is_active()
+        && state
+            .policy
+            .decide(
+                &party,
+                Action::ReceiveDocument,
+                &Resource::Case(&facts.case),
+                json!({ "document_type": facts.document_type, "purpose": purpose.as_str() }),
+            )?
+            .allowed;
+    let context = json!({
+        "purpose": purpose.as_str(),
+        "is_recipient": holder,
+        "new_recipient": { "__entity": { "type": "Ponte::Party", "id": party.id.as_str() } },
+        "new_recipient_entitled": entitled,
+    });
+    let proof = caller
+        .authorize::<ShareDocument>(&state, Resource::Document(&facts), context)
+        .await?;
+    let added = exchange::share(&state.vault, &proof, &doc, &party, body.entry, state.clock.now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ShareAnswer {
+            document: doc.id,
+            party: added.party,
+            kid: added.kid,
+        }),
+    ))
+}
