@@ -9,7 +9,11 @@ use rustls::{ClientConfig, RootCertStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::http::documents::{
+    RecipientPlan, ShareAnswer, SubmitAnswer, ENVELOPE_SHA256_HEADER, MANIFEST_HEADER, RECEIPT_HEADER,
+};
 use crate::http::tls::{private_key, provider};
+use crate::jose::jwe::Recipient;
 use crate::init::PartyFiles;
 use crate::pki;
 use crate::secret;
@@ -136,6 +140,78 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         decode(self.http.post(self.url(path)).json(body).send().await?).await
+    }
+}
+
+/// A retrieved envelope with what the broker says about it.
+#[derive(Debug, Clone)]
+pub struct FetchedEnvelope {
+    pub envelope: Vec<u8>,
+    pub manifest: String,
+    pub receipt: String,
+    pub envelope_sha256: String,
+}
+
+impl Client {
+    /// The recipient plan for a document of `document_type` for `purpose`.
+    pub async fn plan(&self, case: &str, document_type: &str, purpose: &str) -> Result<RecipientPlan, ClientError> {
+        let url = self.url(&format!("/v1/cases/{case}/plan"));
+        let response = self
+            .http
+            .get(url)
+            .query(&[("document_type", document_type), ("purpose", purpose)])
+            .send()
+            .await?;
+        decode(response).await
+    }
+
+    /// Submits a prepared document; the HTTP status tells a first
+    /// submission (201) from a retry (200).
+    pub async fn submit(&self, case: &str, manifest: &str, envelope: impl Into<reqwest::Body>) -> Result<(u16, SubmitAnswer), ClientError> {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/cases/{case}/documents")))
+            .header(MANIFEST_HEADER, manifest)
+            .header(reqwest::header::CONTENT_TYPE, "application/jose+json")
+            .body(envelope)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, decode(response).await?))
+    }
+
+    /// Retrieves an envelope, naming the purpose.
+    pub async fn envelope(&self, document: &str, purpose: &str) -> Result<FetchedEnvelope, ClientError> {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/documents/{document}/envelope")))
+            .query(&[("purpose", purpose)])
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(decode::<serde_json::Value>(response).await.unwrap_err());
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (manifest, receipt, envelope_sha256) = (header(MANIFEST_HEADER), header(RECEIPT_HEADER), header(ENVELOPE_SHA256_HEADER));
+        Ok(FetchedEnvelope {
+            envelope: response.bytes().await?.to_vec(),
+            manifest,
+            receipt,
+            envelope_sha256,
+        })
+    }
+
+    /// Adds a recipient entry for `party`.
+    pub async fn share(&self, document: &str, party: &str, purpose: &str, entry: &Recipient) -> Result<ShareAnswer, ClientError> {
+        let body = serde_json::json!({ "party": party, "purpose": purpose, "entry": entry });
+        self.post(&format!("/v1/documents/{document}/recipients"), &body).await
     }
 }
 

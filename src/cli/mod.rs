@@ -2,6 +2,7 @@
 //! configured database, and party client commands against a broker.
 
 mod admin;
+mod docs;
 mod party_client;
 
 use std::path::PathBuf;
@@ -49,6 +50,90 @@ pub enum Command {
     /// Cases (party client).
     #[command(subcommand)]
     Case(CaseCommand),
+    /// Documents: submit, fetch, share, list (party client).
+    #[command(subcommand)]
+    Doc(DocCommand),
+    /// Receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocCommand {
+    /// Sign, encrypt to the recipient plan, and submit a file; saves the receipt.
+    Submit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        case: String,
+        /// Document type (e.g. family_assessment).
+        #[arg(long = "type")]
+        document_type: String,
+        /// Purpose of collection (e.g. best_interest_assessment).
+        #[arg(long)]
+        purpose: String,
+        /// Pseudonymous data-subject ids the document is about (repeatable).
+        #[arg(long = "subject")]
+        subjects: Vec<String>,
+        /// The document this one supersedes.
+        #[arg(long)]
+        supersedes: Option<String>,
+        /// Media type of the file.
+        #[arg(long, default_value = "application/octet-stream")]
+        media_type: String,
+        /// Document id (default: a new random id); reuse it to retry safely.
+        #[arg(long)]
+        id: Option<String>,
+        /// Where to save the receipt (default: FILE.receipt.jws).
+        #[arg(long)]
+        receipt_out: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// Retrieve, decrypt and verify a document; writes the plaintext.
+    Fetch {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        purpose: String,
+        document: String,
+        /// Where to write the plaintext.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also keep the raw envelope (JWE) here.
+        #[arg(long)]
+        envelope: Option<PathBuf>,
+    },
+    /// Give a party that became entitled a recipient entry of a document you hold.
+    Share {
+        #[command(flatten)]
+        client: ClientArgs,
+        document: String,
+        #[arg(long)]
+        party: String,
+        #[arg(long)]
+        purpose: String,
+    },
+    /// The documents of a case you authored or receive.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        case: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a receipt offline against the broker's JWKS.
+    Verify {
+        /// The receipt file (compact JWS).
+        receipt: PathBuf,
+        /// The broker's JWKS file (default: fetched from --broker).
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        #[arg(long, env = "PONTE_BROKER", default_value = crate::client::DEFAULT_BROKER)]
+        broker: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +263,10 @@ impl Cli {
             Command::Me(client) => party_client::me(&settings, &client, json).await,
             Command::Directory(client) => party_client::directory(&settings, &client, json).await,
             Command::Case(command) => party_client::case(&settings, command, json).await,
+            Command::Doc(command) => docs::doc(&settings, command, json).await,
+            Command::Receipt(ReceiptCommand::Verify { receipt, jwks, broker }) => {
+                docs::verify_receipt(&settings, &receipt, jwks.as_deref(), &broker, json).await
+            }
         }
     }
 }

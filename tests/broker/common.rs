@@ -116,6 +116,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub settings: Settings,
     pub db: Db,
+    objects: ponte::storage::Objects,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -134,6 +135,7 @@ impl TestApp {
             .expect("broker starts");
         let addr = app.local_addr().unwrap();
         let db = app.state().db.clone();
+        let objects = app.state().objects.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = rx.await;
@@ -143,6 +145,7 @@ impl TestApp {
             addr,
             settings,
             db,
+            objects,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -199,6 +202,95 @@ impl TestApp {
             .unwrap();
         self.attach(&case, "iom-tirana", "iom-rome").await.unwrap();
         case
+    }
+
+    /// A demo party's private key of one use, from its credential folder.
+    pub fn private_key(&self, party: &str, key_use: ponte::jose::KeyUse) -> ponte::jose::Jwk {
+        let file = match key_use {
+            ponte::jose::KeyUse::Sign => "sign.jwk",
+            ponte::jose::KeyUse::Encrypt => "enc.jwk",
+        };
+        let text = std::fs::read_to_string(self.data_dir().join("parties").join(party).join(file)).unwrap();
+        ponte::jose::Jwk::parse(&text).unwrap()
+    }
+
+    /// Prepares a document as `author` for the current plan.
+    pub async fn prepare(
+        &self,
+        author: &str,
+        case: &str,
+        document_type: &str,
+        purpose: &str,
+        document: &[u8],
+    ) -> ponte::documents::party::Prepared {
+        let plan = self.client(author).plan(case, document_type, purpose).await.unwrap();
+        let keys: Vec<ponte::jose::Jwk> = plan
+            .recipients
+            .iter()
+            .flat_map(|p| p.keys.iter())
+            .map(|k| serde_json::from_value(k.clone()).unwrap())
+            .collect();
+        let draft = ponte::documents::party::Draft {
+            document_id: ponte::documents::DocumentId::generate(),
+            case: ponte::cases::CaseId::parse(case).unwrap(),
+            document_type: document_type.parse().unwrap(),
+            purpose: purpose.parse().unwrap(),
+            subjects: vec![ponte::documents::SubjectId::parse("subj-child-1").unwrap()],
+            supersedes: None,
+            media_type: "text/plain".into(),
+        };
+        let signing = self.private_key(author, ponte::jose::KeyUse::Sign);
+        ponte::documents::party::prepare(document, &draft, &signing, &keys).unwrap()
+    }
+
+    /// Submits a prepared document as `author`.
+    pub async fn submit(
+        &self,
+        author: &str,
+        case: &str,
+        prepared: &ponte::documents::party::Prepared,
+    ) -> Result<(u16, ponte::http::documents::SubmitAnswer), ClientError> {
+        self.client(author)
+            .submit(case, &prepared.manifest_token, prepared.envelope.clone())
+            .await
+    }
+
+    /// Fetches and opens a document as `reader`.
+    pub async fn open(&self, reader: &str, document: &str, purpose: &str) -> Result<ponte::documents::party::Opened, ClientError> {
+        let fetched = self.client(reader).envelope(document, purpose).await?;
+        let jwks: serde_json::Value = self.client(reader).get("/.well-known/jwks.json").await?;
+        let receipt = ponte::documents::receipt::Receipt::verify(&fetched.receipt, &ponte::documents::receipt::jwks_keys(&jwks)).unwrap();
+        let author_jwks: serde_json::Value = self.client(reader).get(&format!("/v1/parties/{}/jwks.json", receipt.submitter)).await?;
+        let author_keys = ponte::documents::receipt::jwks_keys(&author_jwks);
+        let mine = vec![self.private_key(reader, ponte::jose::KeyUse::Encrypt)];
+        Ok(ponte::documents::party::open(&fetched.envelope, &fetched.manifest, &receipt.submitter, &author_keys, &mine).unwrap())
+    }
+
+    /// Every object key in the local object directory.
+    pub fn local_objects(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir().join("objects"), &mut out);
+        out
+    }
+
+    /// The broker's object store.
+    pub fn state_objects(&self) -> ponte::storage::Objects {
+        self.objects.clone()
+    }
+
+    /// Uploads not yet committed.
+    pub async fn pending_uploads(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from pending_upload").fetch_one(self.db.pool()).await.unwrap()
     }
 
     /// Stops accepting and waits for in-flight requests.

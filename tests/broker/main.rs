@@ -7,6 +7,7 @@ mod common;
 mod cases;
 mod cli;
 mod directory;
+mod documents;
 mod identity;
 mod jose_interop;
 mod operations;
