@@ -140,7 +140,7 @@ mod tests {
             assert!(opened.as_submitted);
         }
         let court = Jwk::generate_x25519().unwrap();
-        let entry = share_entry(&prepared.envelope, &[mission.clone()], &court.public()).unwrap();
+        let entry = share_entry(&prepared.envelope, std::slice::from_ref(&mission), &court.public()).unwrap();
         let mut jwe = Jwe::parse(&prepared.envelope).unwrap();
         jwe.recipients.push(entry);
         let shared = jwe.to_json().into_bytes();
