@@ -1,0 +1,263 @@
+//! Exchange benchmark: the real broker (`ponte serve`, a separate process,
+//! embedded SQLite and the local object directory) over mTLS, against raw
+//! object_store PUT/GET of the same bytes to the same store in the same run.
+//!
+//!     cargo bench --bench exchange
+//!
+//! Prints, for 16 KiB and 4 MiB documents, submit and retrieve latency
+//! (median, p99) and throughput, the raw baseline, and the ratios; then the
+//! broker's peak RSS while a 1 GiB envelope goes in and out.
+//! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 64 MiB large envelope.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use ponte::client::Client;
+use ponte::documents::party::{self, Draft, Prepared};
+use ponte::documents::{DocumentId, SubjectId};
+use ponte::jose::{Jwk, KeyUse};
+
+struct Broker {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_broker(data_dir: &Path) -> Broker {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ponte"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("serve")
+        .env("PONTE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PONTE__POLICY__DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .env("PONTE__LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ponte serve");
+    Broker {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+    }
+}
+
+/// Peak and current resident set of a process, in MiB (Linux).
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+struct Series {
+    name: String,
+    bytes: u64,
+    times: Vec<Duration>,
+}
+
+impl Series {
+    fn new(name: &str) -> Series {
+        Series {
+            name: name.to_owned(),
+            bytes: 0,
+            times: Vec::new(),
+        }
+    }
+    fn add(&mut self, bytes: usize, took: Duration) {
+        self.bytes += bytes as u64;
+        self.times.push(took);
+    }
+    fn throughput(&self) -> f64 {
+        let total: Duration = self.times.iter().sum();
+        self.bytes as f64 / (1024.0 * 1024.0) / total.as_secs_f64()
+    }
+    fn report(&mut self) -> f64 {
+        self.times.sort();
+        let mbps = self.throughput();
+        println!(
+            "  {:<28} n={:<4} median {:>9.2?}  p99 {:>9.2?}  {:>8.1} MiB/s",
+            self.name,
+            self.times.len(),
+            percentile(&self.times, 0.5),
+            percentile(&self.times, 0.99),
+            mbps
+        );
+        mbps
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    ponte::http::tls::install_default_provider();
+    let quick = std::env::var("PONTE_BENCH_QUICK").is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path());
+    let admin = dir.path().to_owned();
+    let anonymous = loop {
+        if admin.join("ca.crt").exists() {
+            if let Ok(client) = Client::anonymous(&admin, &broker.url) {
+                if client.get::<serde_json::Value>("/readyz").await.is_ok() {
+                    break client;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(anonymous);
+    let (_, idle_rss) = rss_mib(broker.child.id());
+    let as_party = |p: &str| Client::for_party(&admin, p, &broker.url).unwrap();
+    let case: serde_json::Value = as_party("comune-torino")
+        .post("/v1/cases", &serde_json::json!({ "country": "AL" }))
+        .await
+        .unwrap();
+    let case = case["id"].as_str().unwrap().to_owned();
+    for (party, by) in [("iom-rome", "ministry-labour"), ("iom-tirana", "iom-rome")] {
+        let _: serde_json::Value = as_party(by)
+            .post(&format!("/v1/cases/{case}/members"), &serde_json::json!({ "party": party }))
+            .await
+            .unwrap();
+    }
+    let mission = as_party("iom-tirana");
+    let plan = mission.plan(&case, "family_assessment", "best_interest_assessment").await.unwrap();
+    let keys: Vec<Jwk> = plan
+        .recipients
+        .iter()
+        .flat_map(|p| p.keys.iter())
+        .map(|k| serde_json::from_value(k.clone()).unwrap())
+        .collect();
+    let signing = Jwk::parse(&std::fs::read_to_string(admin.join("parties/iom-tirana/sign.jwk")).unwrap()).unwrap();
+    assert_eq!(signing.key_use, KeyUse::Sign);
+    let prepare = |document: &[u8]| -> Prepared {
+        let draft = Draft {
+            document_id: DocumentId::generate(),
+            case: ponte::cases::CaseId::parse(&case).unwrap(),
+            document_type: "family_assessment".parse().unwrap(),
+            purpose: "best_interest_assessment".parse().unwrap(),
+            subjects: vec![SubjectId::parse("subj-child-1").unwrap()],
+            supersedes: None,
+            media_type: "application/octet-stream".into(),
+        };
+        party::prepare(document, &draft, &signing, &keys).unwrap()
+    };
+    let raw: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(admin.join("objects")).unwrap());
+
+    println!("Ponte exchange benchmark (local object directory, SQLite, mTLS over loopback; {} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    for (label, size, n) in [("16 KiB", 16 * 1024, if quick { 40 } else { 300 }), ("4 MiB", 4 * 1024 * 1024, if quick { 8 } else { 40 })] {
+        let document: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let prepared: Vec<Prepared> = (0..n).map(|_| prepare(&document)).collect();
+        let (mut submit, mut retrieve) = (Series::new("broker submit"), Series::new("broker retrieve"));
+        let (mut put, mut get) = (Series::new("raw object_store PUT"), Series::new("raw object_store GET"));
+        let mut ids = Vec::new();
+        for p in &prepared {
+            let body = Bytes::from(p.envelope.clone());
+            let started = Instant::now();
+            let (status, answer) = mission.submit(&case, &p.manifest_token, body).await.unwrap();
+            submit.add(p.envelope.len(), started.elapsed());
+            assert_eq!(status, 201);
+            ids.push(answer.document.id.to_string());
+
+            let key = ObjectPath::from(format!("baseline/{}", p.manifest.document_id));
+            let payload = PutPayload::from(Bytes::from(p.envelope.clone()));
+            let started = Instant::now();
+            raw.put(&key, payload).await.unwrap();
+            put.add(p.envelope.len(), started.elapsed());
+        }
+        for (p, id) in prepared.iter().zip(&ids) {
+            let started = Instant::now();
+            let fetched = mission.envelope(id, "best_interest_assessment").await.unwrap();
+            retrieve.add(fetched.envelope.len(), started.elapsed());
+            assert_eq!(fetched.envelope.len(), p.envelope.len());
+
+            let key = ObjectPath::from(format!("baseline/{}", p.manifest.document_id));
+            let started = Instant::now();
+            let bytes = raw.get(&key).await.unwrap().bytes().await.unwrap();
+            get.add(bytes.len(), started.elapsed());
+        }
+        println!("{label} documents ({} bytes of envelope each):", prepared[0].envelope.len());
+        let (s, r, pu, g) = (submit.report(), retrieve.report(), put.report(), get.report());
+        println!("  ratio submit/PUT {:.2} (target ≥ 0.8)   retrieve/GET {:.2} (target ≥ 0.9)", s / pu, r / g);
+    }
+
+    // One very large envelope, streamed in and out; the broker's memory is what is measured.
+    let large: u64 = if quick { 64 << 20 } else { 1 << 30 };
+    let template = prepare(b"x");
+    let jwe: serde_json::Value = serde_json::from_slice(&template.envelope).unwrap();
+    let prefix = format!(
+        "{{\"protected\":{},\"recipients\":{},\"iv\":{},\"tag\":{},\"ciphertext\":\"",
+        jwe["protected"], jwe["recipients"], jwe["iv"], jwe["tag"]
+    );
+    let suffix = "\"}";
+    let chunk = Bytes::from(vec![b'A'; 1 << 20]);
+    let chunks = large / chunk.len() as u64;
+    let total = prefix.len() as u64 + chunks * chunk.len() as u64 + suffix.len() as u64;
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    hasher.update(prefix.as_bytes());
+    for _ in 0..chunks {
+        hasher.update(&chunk);
+    }
+    hasher.update(suffix.as_bytes());
+    let mut manifest = template.manifest.clone();
+    manifest.document_id = DocumentId::generate();
+    manifest.envelope_sha256 = ponte::pki::hex(hasher.finish().as_ref());
+    let token = manifest.sign(&signing).unwrap();
+    let parts = std::iter::once(Bytes::from(prefix.clone()))
+        .chain(std::iter::repeat_n(chunk.clone(), chunks as usize))
+        .chain(std::iter::once(Bytes::from_static(suffix.as_bytes())));
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(parts.map(Ok::<_, std::io::Error>)));
+    let started = Instant::now();
+    let (status, _) = mission.submit(&case, &token, body).await.unwrap();
+    let up = started.elapsed();
+    assert_eq!(status, 201);
+    let (peak_in, _) = rss_mib(broker.child.id());
+    let started = Instant::now();
+    let response = mission
+        .http()
+        .get(mission.url(&format!("/v1/documents/{}/envelope?purpose=best_interest_assessment", manifest.document_id)))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.bytes_stream();
+    let mut received = 0u64;
+    while let Some(piece) = stream.next().await {
+        received += piece.unwrap().len() as u64;
+    }
+    let down = started.elapsed();
+    assert_eq!(received, total);
+    let (peak, _) = rss_mib(broker.child.id());
+    println!(
+        "{} MiB envelope: in {:.1?} ({:.0} MiB/s), out {:.1?} ({:.0} MiB/s); broker RSS idle {:.0} MiB, peak after upload {:.0} MiB, peak overall {:.0} MiB (target < 128 MiB)",
+        total >> 20,
+        up,
+        total as f64 / 1048576.0 / up.as_secs_f64(),
+        down,
+        total as f64 / 1048576.0 / down.as_secs_f64(),
+        idle_rss,
+        peak_in,
+        peak
+    );
+}
