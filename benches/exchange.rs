@@ -37,13 +37,20 @@ impl Drop for Broker {
 }
 
 fn start_broker(data_dir: &Path) -> Broker {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_ponte"))
         .arg("--data-dir")
         .arg(data_dir)
         .arg("serve")
         .env("PONTE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("PONTE__POLICY__DIR", Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+        .env(
+            "PONTE__POLICY__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        )
         .env("PONTE__LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -138,19 +145,27 @@ async fn main() {
     let case = case["id"].as_str().unwrap().to_owned();
     for (party, by) in [("iom-rome", "ministry-labour"), ("iom-tirana", "iom-rome")] {
         let _: serde_json::Value = as_party(by)
-            .post(&format!("/v1/cases/{case}/members"), &serde_json::json!({ "party": party }))
+            .post(
+                &format!("/v1/cases/{case}/members"),
+                &serde_json::json!({ "party": party }),
+            )
             .await
             .unwrap();
     }
     let mission = as_party("iom-tirana");
-    let plan = mission.plan(&case, "family_assessment", "best_interest_assessment").await.unwrap();
+    let plan = mission
+        .plan(&case, "family_assessment", "best_interest_assessment")
+        .await
+        .unwrap();
     let keys: Vec<Jwk> = plan
         .recipients
         .iter()
         .flat_map(|p| p.keys.iter())
         .map(|k| serde_json::from_value(k.clone()).unwrap())
         .collect();
-    let signing = Jwk::parse(&std::fs::read_to_string(admin.join("parties/iom-tirana/sign.jwk")).unwrap()).unwrap();
+    let signing =
+        Jwk::parse(&std::fs::read_to_string(admin.join("parties/iom-tirana/sign.jwk")).unwrap())
+            .unwrap();
     assert_eq!(signing.key_use, KeyUse::Sign);
     let prepare = |document: &[u8]| -> Prepared {
         let draft = Draft {
@@ -164,19 +179,35 @@ async fn main() {
         };
         party::prepare(document, &draft, &signing, &keys).unwrap()
     };
-    let raw: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(admin.join("objects")).unwrap());
+    let raw: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(admin.join("objects")).unwrap());
 
-    println!("Ponte exchange benchmark (local object directory, SQLite, mTLS over loopback; {} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    for (label, size, n) in [("16 KiB", 16 * 1024, if quick { 40 } else { 300 }), ("4 MiB", 4 * 1024 * 1024, if quick { 8 } else { 40 })] {
+    println!(
+        "Ponte exchange benchmark (local object directory, SQLite, mTLS over loopback; {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    for (label, size, n) in [
+        ("16 KiB", 16 * 1024, if quick { 40 } else { 300 }),
+        ("4 MiB", 4 * 1024 * 1024, if quick { 8 } else { 40 }),
+    ] {
         let document: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         let prepared: Vec<Prepared> = (0..n).map(|_| prepare(&document)).collect();
-        let (mut submit, mut retrieve) = (Series::new("broker submit"), Series::new("broker retrieve"));
-        let (mut put, mut get) = (Series::new("raw object_store PUT"), Series::new("raw object_store GET"));
+        let (mut submit, mut retrieve) =
+            (Series::new("broker submit"), Series::new("broker retrieve"));
+        let (mut put, mut get) = (
+            Series::new("raw object_store PUT"),
+            Series::new("raw object_store GET"),
+        );
         let mut ids = Vec::new();
         for p in &prepared {
             let body = Bytes::from(p.envelope.clone());
             let started = Instant::now();
-            let (status, answer) = mission.submit(&case, &p.manifest_token, body).await.unwrap();
+            let (status, answer) = mission
+                .submit(&case, &p.manifest_token, body)
+                .await
+                .unwrap();
             submit.add(p.envelope.len(), started.elapsed());
             assert_eq!(status, 201);
             ids.push(answer.document.id.to_string());
@@ -189,7 +220,10 @@ async fn main() {
         }
         for (p, id) in prepared.iter().zip(&ids) {
             let started = Instant::now();
-            let fetched = mission.envelope(id, "best_interest_assessment").await.unwrap();
+            let fetched = mission
+                .envelope(id, "best_interest_assessment")
+                .await
+                .unwrap();
             retrieve.add(fetched.envelope.len(), started.elapsed());
             assert_eq!(fetched.envelope.len(), p.envelope.len());
 
@@ -198,9 +232,21 @@ async fn main() {
             let bytes = raw.get(&key).await.unwrap().bytes().await.unwrap();
             get.add(bytes.len(), started.elapsed());
         }
-        println!("{label} documents ({} bytes of envelope each):", prepared[0].envelope.len());
-        let (s, r, pu, g) = (submit.report(), retrieve.report(), put.report(), get.report());
-        println!("  ratio submit/PUT {:.2} (target ≥ 0.8)   retrieve/GET {:.2} (target ≥ 0.9)", s / pu, r / g);
+        println!(
+            "{label} documents ({} bytes of envelope each):",
+            prepared[0].envelope.len()
+        );
+        let (s, r, pu, g) = (
+            submit.report(),
+            retrieve.report(),
+            put.report(),
+            get.report(),
+        );
+        println!(
+            "  ratio submit/PUT {:.2} (target ≥ 0.8)   retrieve/GET {:.2} (target ≥ 0.9)",
+            s / pu,
+            r / g
+        );
     }
 
     // One very large envelope, streamed in and out; the broker's memory is what is measured.
@@ -228,7 +274,8 @@ async fn main() {
     let parts = std::iter::once(Bytes::from(prefix.clone()))
         .chain(std::iter::repeat_n(chunk.clone(), chunks as usize))
         .chain(std::iter::once(Bytes::from_static(suffix.as_bytes())));
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(parts.map(Ok::<_, std::io::Error>)));
+    let body =
+        reqwest::Body::wrap_stream(futures::stream::iter(parts.map(Ok::<_, std::io::Error>)));
     let started = Instant::now();
     let (status, _) = mission.submit(&case, &token, body).await.unwrap();
     let up = started.elapsed();
@@ -237,7 +284,10 @@ async fn main() {
     let started = Instant::now();
     let response = mission
         .http()
-        .get(mission.url(&format!("/v1/documents/{}/envelope?purpose=best_interest_assessment", manifest.document_id)))
+        .get(mission.url(&format!(
+            "/v1/documents/{}/envelope?purpose=best_interest_assessment",
+            manifest.document_id
+        )))
         .send()
         .await
         .unwrap();

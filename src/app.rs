@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 
 use crate::clock::{rfc3339, SharedClock};
 use crate::config::Settings;
+use crate::documents::exchange::{self, Limits, Vault};
 use crate::http::metrics::Metrics;
 use crate::http::{self, tls};
 use crate::jose::Jwk;
 use crate::policy::PolicyEngine;
-use crate::documents::exchange::{self, Limits, Vault};
 use crate::storage::sealed::Kek;
 use crate::storage::{Db, Objects};
 use crate::{init, secret};
@@ -137,9 +137,21 @@ impl App {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let router = http::router(self.state.clone());
-        let sweeper = tokio::spawn(sweep_forever(self.state.clone(), self.sweep.0, self.sweep.1));
+        let sweeper = tokio::spawn(sweep_forever(
+            self.state.clone(),
+            self.sweep.0,
+            self.sweep.1,
+        ));
         let metrics = self.state.metrics.clone();
-        tls::serve(self.listener, self.tls, router, metrics, shutdown, self.grace).await;
+        tls::serve(
+            self.listener,
+            self.tls,
+            router,
+            metrics,
+            shutdown,
+            self.grace,
+        )
+        .await;
         sweeper.abort();
     }
 }
@@ -155,7 +167,6 @@ async fn sweep_forever(state: AppState, every: Duration, grace: time::Duration) 
             Err(e) => tracing::warn!(error = %e, "sweep of orphaned uploads failed; will retry"),
         }
     }
-
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -10,11 +10,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::http::documents::{
-    RecipientPlan, ShareAnswer, SubmitAnswer, ENVELOPE_SHA256_HEADER, MANIFEST_HEADER, RECEIPT_HEADER,
+    RecipientPlan, ShareAnswer, SubmitAnswer, ENVELOPE_SHA256_HEADER, MANIFEST_HEADER,
+    RECEIPT_HEADER,
 };
 use crate::http::tls::{private_key, provider};
-use crate::jose::jwe::Recipient;
 use crate::init::PartyFiles;
+use crate::jose::jwe::Recipient;
 use crate::pki;
 use crate::secret;
 
@@ -112,7 +113,12 @@ impl Client {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            .timeout(std::time::Duration::from_secs(60))
+            .timeout(std::time::Duration::from_secs(3600))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .http2_initial_stream_window_size(4 << 20)
+            .http2_initial_connection_window_size(8 << 20)
+            .http2_max_frame_size(1 << 20)
             .build()?;
         Ok(Client {
             http,
@@ -154,7 +160,12 @@ pub struct FetchedEnvelope {
 
 impl Client {
     /// The recipient plan for a document of `document_type` for `purpose`.
-    pub async fn plan(&self, case: &str, document_type: &str, purpose: &str) -> Result<RecipientPlan, ClientError> {
+    pub async fn plan(
+        &self,
+        case: &str,
+        document_type: &str,
+        purpose: &str,
+    ) -> Result<RecipientPlan, ClientError> {
         let url = self.url(&format!("/v1/cases/{case}/plan"));
         let response = self
             .http
@@ -167,7 +178,12 @@ impl Client {
 
     /// Submits a prepared document; the HTTP status tells a first
     /// submission (201) from a retry (200).
-    pub async fn submit(&self, case: &str, manifest: &str, envelope: impl Into<reqwest::Body>) -> Result<(u16, SubmitAnswer), ClientError> {
+    pub async fn submit(
+        &self,
+        case: &str,
+        manifest: &str,
+        envelope: impl Into<reqwest::Body>,
+    ) -> Result<(u16, SubmitAnswer), ClientError> {
         let response = self
             .http
             .post(self.url(&format!("/v1/cases/{case}/documents")))
@@ -181,7 +197,22 @@ impl Client {
     }
 
     /// Retrieves an envelope, naming the purpose.
-    pub async fn envelope(&self, document: &str, purpose: &str) -> Result<FetchedEnvelope, ClientError> {
+    pub async fn envelope(
+        &self,
+        document: &str,
+        purpose: &str,
+    ) -> Result<FetchedEnvelope, ClientError> {
+        self.envelope_with_progress(document, purpose, |_, _| {})
+            .await
+    }
+
+    /// Retrieves an envelope, reporting (bytes so far, total if known) as it arrives.
+    pub async fn envelope_with_progress(
+        &self,
+        document: &str,
+        purpose: &str,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<FetchedEnvelope, ClientError> {
         let response = self
             .http
             .get(self.url(&format!("/v1/documents/{document}/envelope")))
@@ -199,9 +230,20 @@ impl Client {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let (manifest, receipt, envelope_sha256) = (header(MANIFEST_HEADER), header(RECEIPT_HEADER), header(ENVELOPE_SHA256_HEADER));
+        let (manifest, receipt, envelope_sha256) = (
+            header(MANIFEST_HEADER),
+            header(RECEIPT_HEADER),
+            header(ENVELOPE_SHA256_HEADER),
+        );
+        let total = response.content_length();
+        let mut envelope = Vec::with_capacity(total.unwrap_or(0).min(1 << 30) as usize);
+        let mut stream = response.bytes_stream();
+        while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+            envelope.extend_from_slice(&piece?);
+            progress(envelope.len() as u64, total);
+        }
         Ok(FetchedEnvelope {
-            envelope: response.bytes().await?.to_vec(),
+            envelope,
             manifest,
             receipt,
             envelope_sha256,
@@ -209,9 +251,16 @@ impl Client {
     }
 
     /// Adds a recipient entry for `party`.
-    pub async fn share(&self, document: &str, party: &str, purpose: &str, entry: &Recipient) -> Result<ShareAnswer, ClientError> {
+    pub async fn share(
+        &self,
+        document: &str,
+        party: &str,
+        purpose: &str,
+        entry: &Recipient,
+    ) -> Result<ShareAnswer, ClientError> {
         let body = serde_json::json!({ "party": party, "purpose": purpose, "entry": entry });
-        self.post(&format!("/v1/documents/{document}/recipients"), &body).await
+        self.post(&format!("/v1/documents/{document}/recipients"), &body)
+            .await
     }
 }
 

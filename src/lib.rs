@@ -13,10 +13,10 @@ pub mod cli;
 pub mod client;
 /// Injected time, so tests can pin it.
 pub mod clock;
-/// Purposes of processing and their lawful bases.
-pub mod consent;
 /// Typed settings: defaults, then `ponte.toml`, then `PONTE__…` variables.
 pub mod config;
+/// Purposes of processing and their lawful bases.
+pub mod consent;
 /// Signed, encrypted documents: manifests, recipient plans, receipts, shares.
 pub mod documents;
 /// The HTTP surface: routes, mTLS serving, problem+json errors, operations.

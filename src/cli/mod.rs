@@ -264,9 +264,11 @@ impl Cli {
             Command::Directory(client) => party_client::directory(&settings, &client, json).await,
             Command::Case(command) => party_client::case(&settings, command, json).await,
             Command::Doc(command) => docs::doc(&settings, command, json).await,
-            Command::Receipt(ReceiptCommand::Verify { receipt, jwks, broker }) => {
-                docs::verify_receipt(&settings, &receipt, jwks.as_deref(), &broker, json).await
-            }
+            Command::Receipt(ReceiptCommand::Verify {
+                receipt,
+                jwks,
+                broker,
+            }) => docs::verify_receipt(&settings, &receipt, jwks.as_deref(), &broker, json).await,
         }
     }
 }

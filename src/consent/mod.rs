@@ -51,9 +51,9 @@ impl Purpose {
 
     pub fn basis(self) -> LawfulBasis {
         match self {
-            Purpose::FamilyTracing | Purpose::BestInterestAssessment | Purpose::ReturnAndReintegration => {
-                LawfulBasis::Consent
-            }
+            Purpose::FamilyTracing
+            | Purpose::BestInterestAssessment
+            | Purpose::ReturnAndReintegration => LawfulBasis::Consent,
             Purpose::JudicialDecision => LawfulBasis::LegalObligation,
             Purpose::CaseOversight | Purpose::Statistics => LawfulBasis::PublicTask,
         }
@@ -91,7 +91,10 @@ mod tests {
             assert_eq!(p.as_str().parse::<Purpose>().unwrap(), p);
         }
         assert!("marketing".parse::<Purpose>().is_err());
-        assert_eq!(Purpose::JudicialDecision.basis(), LawfulBasis::LegalObligation);
+        assert_eq!(
+            Purpose::JudicialDecision.basis(),
+            LawfulBasis::LegalObligation
+        );
         assert_eq!(Purpose::FamilyTracing.basis(), LawfulBasis::Consent);
     }
 }

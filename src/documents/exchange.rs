@@ -63,14 +63,22 @@ pub async fn plan(
     document_type: DocumentType,
     purpose: Purpose,
 ) -> Result<Vec<PlannedRecipient>, DocumentError> {
-    let context = serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
+    let context =
+        serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
     let mut planned = Vec::new();
     for member in &case.members {
-        let Some(party) = parties::find(db, member).await? else { continue };
+        let Some(party) = parties::find(db, member).await? else {
+            continue;
+        };
         if !party.is_active() {
             continue;
         }
-        let decision = engine.decide(&party, Action::ReceiveDocument, &Resource::Case(case), context.clone())?;
+        let decision = engine.decide(
+            &party,
+            Action::ReceiveDocument,
+            &Resource::Case(case),
+            context.clone(),
+        )?;
         if !decision.allowed {
             continue;
         }
@@ -130,24 +138,46 @@ where
         .iter()
         .flat_map(|p| p.keys.iter().map(move |k| (k.kid.as_str(), &p.party)))
         .collect();
-    if let Some(extra) = manifest.recipients.iter().find(|kid| !planned.contains_key(kid.as_str())) {
+    if let Some(extra) = manifest
+        .recipients
+        .iter()
+        .find(|kid| !planned.contains_key(kid.as_str()))
+    {
         return Err(DocumentError::RecipientNotInPlan(extra.clone()));
     }
-    if let Some(missing) = planned.keys().find(|kid| !manifest.recipients.iter().any(|r| r == *kid)) {
+    if let Some(missing) = planned
+        .keys()
+        .find(|kid| !manifest.recipients.iter().any(|r| r == *kid))
+    {
         return Err(DocumentError::RecipientMissing((*missing).to_owned()));
     }
     if let Some(old) = &manifest.supersedes {
         match store::find(&vault.db, old).await? {
             Some(doc) if doc.case == manifest.case && doc.is_current => {}
-            Some(_) => return Err(DocumentError::Supersede(old.clone(), "it is not a current document of this case".into())),
-            None => return Err(DocumentError::Supersede(old.clone(), "it does not exist".into())),
+            Some(_) => {
+                return Err(DocumentError::Supersede(
+                    old.clone(),
+                    "it is not a current document of this case".into(),
+                ))
+            }
+            None => {
+                return Err(DocumentError::Supersede(
+                    old.clone(),
+                    "it does not exist".into(),
+                ))
+            }
         }
     }
     let at = rfc3339(now);
     let case_key = sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), &at)
         .await
         .map_err(erased)?;
-    let object_key = format!("envelopes/{}/{}/{}", manifest.case, manifest.document_id, random_hex());
+    let object_key = format!(
+        "envelopes/{}/{}/{}",
+        manifest.case,
+        manifest.document_id,
+        random_hex()
+    );
     store::begin_upload(&vault.db, &object_key, now.unix_timestamp()).await?;
 
     let stored = upload(vault, &object_key, &case_key, &mut body).await;
@@ -158,7 +188,10 @@ where
                 actual: sha256,
             });
         }
-        let kids = scanned.head.validate(vault.limits.max_recipients).map_err(DocumentError::Envelope)?;
+        let kids = scanned
+            .head
+            .validate(vault.limits.max_recipients)
+            .map_err(DocumentError::Envelope)?;
         let mut sorted_kids = kids.clone();
         sorted_kids.sort();
         let mut stated = manifest.recipients.clone();
@@ -186,7 +219,9 @@ where
         size: scanned.size,
         received_at: at.clone(),
     };
-    let receipt_token = receipt.sign(&vault.broker_key).map_err(DocumentError::Envelope)?;
+    let receipt_token = receipt
+        .sign(&vault.broker_key)
+        .map_err(DocumentError::Envelope)?;
     let record = DocumentRecord {
         id: manifest.document_id.clone(),
         case: manifest.case.clone(),
@@ -219,22 +254,32 @@ where
             share_entry: None,
         })
         .collect();
-    let evidence = evidence(&record, proof.principal().as_str(), "DocumentAccepted", &at, serde_json::json!({
-        "manifest_sha256": record.manifest_sha256,
-        "envelope_sha256": record.envelope_sha256,
-        "size": record.size,
-        "purpose": record.purpose,
-        "basis": record.purpose.basis(),
-        "recipients": recipients.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(),
-        "supersedes": record.supersedes,
-    }));
+    let evidence = evidence(
+        &record,
+        proof.principal().as_str(),
+        "DocumentAccepted",
+        &at,
+        serde_json::json!({
+            "manifest_sha256": record.manifest_sha256,
+            "envelope_sha256": record.envelope_sha256,
+            "size": record.size,
+            "purpose": record.purpose,
+            "basis": record.purpose.basis(),
+            "recipients": recipients.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(),
+            "supersedes": record.supersedes,
+        }),
+    );
     match store::insert(&vault.db, &record, &recipients, &evidence).await {
         Ok(true) => Ok(Submitted::Accepted(record)),
         Ok(false) => {
             // A concurrent retry of the same document committed first.
             discard(vault, &object_key).await;
-            let existing = store::find(&vault.db, &record.id).await?.ok_or(DocumentError::IdConflict(record.id.clone()))?;
-            if existing.manifest_sha256 == record.manifest_sha256 && existing.envelope_sha256 == record.envelope_sha256 {
+            let existing = store::find(&vault.db, &record.id)
+                .await?
+                .ok_or(DocumentError::IdConflict(record.id.clone()))?;
+            if existing.manifest_sha256 == record.manifest_sha256
+                && existing.envelope_sha256 == record.envelope_sha256
+            {
                 Ok(Submitted::Repeated(existing))
             } else {
                 Err(DocumentError::IdConflict(record.id))
@@ -279,7 +324,12 @@ where
 }
 
 /// Streams the body through the scanner, the hash and the seal into a new object.
-async fn upload<S, E>(vault: &Vault, object_key: &str, case_key: &[u8; 32], body: &mut S) -> Result<(Scanned, String), DocumentError>
+async fn upload<S, E>(
+    vault: &Vault,
+    object_key: &str,
+    case_key: &[u8; 32],
+    body: &mut S,
+) -> Result<(Scanned, String), DocumentError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
@@ -288,6 +338,7 @@ where
     match feed(vault, &mut upload, case_key, body).await {
         Ok(done) => {
             upload.finish().await?;
+            vault.objects.sync(object_key).await?;
             Ok(done)
         }
         Err(e) => {
@@ -300,7 +351,12 @@ where
 /// Bytes of sealed output gathered before they are handed to the upload.
 const FLUSH_BYTES: usize = 1024 * 1024;
 
-async fn feed<S, E>(vault: &Vault, upload: &mut Upload, case_key: &[u8; 32], body: &mut S) -> Result<(Scanned, String), DocumentError>
+async fn feed<S, E>(
+    vault: &Vault,
+    upload: &mut Upload,
+    case_key: &[u8; 32],
+    body: &mut S,
+) -> Result<(Scanned, String), DocumentError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
@@ -316,7 +372,9 @@ where
             return Err(DocumentError::TooLarge(vault.limits.max_envelope_bytes));
         }
         hasher.update(&chunk);
-        scanner.push(&chunk).map_err(DocumentError::EnvelopeSyntax)?;
+        scanner
+            .push(&chunk)
+            .map_err(DocumentError::EnvelopeSyntax)?;
         sealer.push(&chunk, &mut sealed)?;
         if sealed.len() >= FLUSH_BYTES {
             upload.write(&sealed).await?;
@@ -355,7 +413,13 @@ fn random_hex() -> String {
 }
 
 /// An evidence event about a document.
-pub fn evidence(doc: &DocumentRecord, principal: &str, action: &str, at: &str, detail: serde_json::Value) -> AuditEvent {
+pub fn evidence(
+    doc: &DocumentRecord,
+    principal: &str,
+    action: &str,
+    at: &str,
+    detail: serde_json::Value,
+) -> AuditEvent {
     AuditEvent {
         at: at.to_owned(),
         request_id: None,
@@ -407,37 +471,47 @@ struct Reading {
     splice: Option<Vec<u8>>,
 }
 
+/// Plaintext gathered before a piece of the response goes out.
+const SEND_BYTES: usize = 256 * 1024;
+
 impl Reading {
     async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Reading)> {
-        loop {
-            let opener = self.opener.as_mut()?;
-            let mut plain = Vec::new();
+        let mut plain = Vec::with_capacity(SEND_BYTES + sealed::CHUNK);
+        while plain.len() < SEND_BYTES {
+            let Some(opener) = self.opener.as_mut() else {
+                break;
+            };
+            let start = plain.len();
             let step = match self.inner.next().await {
                 Some(Ok(chunk)) => opener.push(&chunk, &mut plain).map_err(io_error),
                 Some(Err(e)) => Err(io_error(e)),
-                None => {
-                    let opener = self.opener.take()?;
-                    opener.finish(&mut plain).map_err(io_error)
-                }
+                None => match self.opener.take() {
+                    Some(opener) => opener.finish(&mut plain).map_err(io_error),
+                    None => Ok(()),
+                },
             };
             if let Err(e) = step {
                 self.opener = None;
                 return Some((Err(e), self));
             }
-            if plain.is_empty() {
-                continue;
+            self.splice_into(&mut plain, start);
+        }
+        if plain.is_empty() {
+            return None;
+        }
+        Some((Ok(Bytes::from(plain)), self))
+    }
+
+    /// Inserts the shared recipient entries when the bytes just opened
+    /// (from `start` on) reach the end of the `recipients` array.
+    fn splice_into(&mut self, plain: &mut Vec<u8>, start: usize) {
+        let first = self.position;
+        self.position += (plain.len() - start) as u64;
+        if (first..self.position).contains(&self.splice_at) {
+            if let Some(splice) = self.splice.take() {
+                let at = start + (self.splice_at - first) as usize;
+                plain.splice(at..at, splice);
             }
-            let start = self.position;
-            self.position += plain.len() as u64;
-            if let Some(splice) = self.splice.take_if(|_| (start..self.position).contains(&self.splice_at)) {
-                let at = (self.splice_at - start) as usize;
-                let mut spliced = Vec::with_capacity(plain.len() + splice.len());
-                spliced.extend_from_slice(&plain[..at]);
-                spliced.extend_from_slice(&splice);
-                spliced.extend_from_slice(&plain[at..]);
-                plain = spliced;
-            }
-            return Some((Ok(Bytes::from(plain)), self));
         }
     }
 }
@@ -460,16 +534,28 @@ pub async fn share(
 ) -> Result<RecipientRecord, DocumentError> {
     let kid = entry
         .kid()
-        .ok_or_else(|| DocumentError::Envelope(crate::jose::JoseError::Malformed("the entry needs a kid".into())))?
+        .ok_or_else(|| {
+            DocumentError::Envelope(crate::jose::JoseError::Malformed(
+                "the entry needs a kid".into(),
+            ))
+        })?
         .to_owned();
     let active = parties::keys(&vault.db, &party.id).await?;
-    if !active.iter().any(|k| k.kid == kid && k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active) {
+    if !active
+        .iter()
+        .any(|k| k.kid == kid && k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active)
+    {
         return Err(DocumentError::RecipientNotInPlan(kid));
     }
     let mut head: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&doc.envelope_head).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
-    head.insert("ciphertext".into(), serde_json::Value::String(String::new()));
-    let mut jwe: Jwe = serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
+        serde_json::from_str(&doc.envelope_head)
+            .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
+    head.insert(
+        "ciphertext".into(),
+        serde_json::Value::String(String::new()),
+    );
+    let mut jwe: Jwe = serde_json::from_value(serde_json::Value::Object(head))
+        .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
     jwe.recipients = vec![entry.clone()];
     jwe.validate(1).map_err(DocumentError::Envelope)?;
     let at = rfc3339(now);
@@ -478,12 +564,21 @@ pub async fn share(
         party: party.id.clone(),
         added_by: proof.principal().clone(),
         added_at: at.clone(),
-        share_entry: Some(serde_json::to_string(&entry).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?),
+        share_entry: Some(
+            serde_json::to_string(&entry)
+                .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?,
+        ),
     };
-    let evidence = evidence(doc, proof.principal().as_str(), "DocumentShared", &at, serde_json::json!({
-        "recipient": party.id.as_str(),
-        "kid": kid,
-    }));
+    let evidence = evidence(
+        doc,
+        proof.principal().as_str(),
+        "DocumentShared",
+        &at,
+        serde_json::json!({
+            "recipient": party.id.as_str(),
+            "kid": kid,
+        }),
+    );
     if !store::add_share(&vault.db, &doc.id, &record, &evidence).await? {
         return Err(DocumentError::AlreadyRecipient(party.id.to_string(), kid));
     }
@@ -492,7 +587,11 @@ pub async fn share(
 
 /// Deletes the objects of uploads started before `before` that never became
 /// documents. Safe on several replicas at once (deleting twice is harmless).
-pub async fn sweep(db: &Db, objects: &Objects, before: OffsetDateTime) -> Result<usize, DocumentError> {
+pub async fn sweep(
+    db: &Db,
+    objects: &Objects,
+    before: OffsetDateTime,
+) -> Result<usize, DocumentError> {
     let stale = store::stale_uploads(db, before.unix_timestamp()).await?;
     let mut swept = 0;
     for key in stale {

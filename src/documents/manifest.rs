@@ -46,13 +46,20 @@ impl Manifest {
 
     /// Verifies a manifest against the author's signing keys and checks its
     /// contents; returns it with the key id that signed.
-    pub fn verify(token: &str, author: &str, keys: &(impl KeyResolver + ?Sized)) -> Result<(Manifest, String), DocumentError> {
-        let verified = jws::verify_compact(token, keys).map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
+    pub fn verify(
+        token: &str,
+        author: &str,
+        keys: &(impl KeyResolver + ?Sized),
+    ) -> Result<(Manifest, String), DocumentError> {
+        let verified = jws::verify_compact(token, keys)
+            .map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
         if verified.header.get("typ").and_then(|t| t.as_str()) != Some(MANIFEST_TYP) {
-            return Err(DocumentError::Manifest(format!("typ must be {MANIFEST_TYP}")));
+            return Err(DocumentError::Manifest(format!(
+                "typ must be {MANIFEST_TYP}"
+            )));
         }
-        let manifest: Manifest =
-            serde_json::from_slice(&verified.payload).map_err(|e| DocumentError::Manifest(e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(&verified.payload)
+            .map_err(|e| DocumentError::Manifest(e.to_string()))?;
         manifest.check()?;
         Ok((manifest, verified.kid))
     }
@@ -62,7 +69,12 @@ impl Manifest {
         if self.v != 1 {
             return bad("unsupported manifest version");
         }
-        if self.envelope_sha256.len() != 64 || !self.envelope_sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if self.envelope_sha256.len() != 64
+            || !self
+                .envelope_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return bad("envelope_sha256 must be 64 lowercase hex digits");
         }
         if self.recipients.is_empty() {
@@ -72,7 +84,9 @@ impl Manifest {
         if !self.recipients.iter().all(|kid| seen.insert(kid)) {
             return bad("a recipient key appears twice");
         }
-        if time::OffsetDateTime::parse(&self.iat, &time::format_description::well_known::Rfc3339).is_err() {
+        if time::OffsetDateTime::parse(&self.iat, &time::format_description::well_known::Rfc3339)
+            .is_err()
+        {
             return bad("iat must be an RFC 3339 time");
         }
         if self.supersedes.as_ref() == Some(&self.document_id) {
@@ -111,12 +125,19 @@ mod tests {
         let other = Jwk::generate_ed25519().unwrap();
         assert!(matches!(
             Manifest::verify(&token, "iom-tirana", &vec![other.public()]),
-            Err(DocumentError::ManifestSignature(_, JoseError::UnknownKey(_)))
+            Err(DocumentError::ManifestSignature(
+                _,
+                JoseError::UnknownKey(_)
+            ))
         ));
     }
 
     fn manifest_with_id(m: &Manifest) -> Manifest {
-        Manifest { document_id: m.document_id.clone(), case: m.case.clone(), ..manifest() }
+        Manifest {
+            document_id: m.document_id.clone(),
+            case: m.case.clone(),
+            ..manifest()
+        }
     }
 
     #[test]
@@ -124,14 +145,32 @@ mod tests {
         let author = Jwk::generate_ed25519().unwrap();
         let keys = vec![author.public()];
         for broken in [
-            Manifest { envelope_sha256: "XYZ".into(), ..manifest() },
-            Manifest { recipients: vec![], ..manifest() },
-            Manifest { recipients: vec!["a".into(), "a".into()], ..manifest() },
+            Manifest {
+                envelope_sha256: "XYZ".into(),
+                ..manifest()
+            },
+            Manifest {
+                recipients: vec![],
+                ..manifest()
+            },
+            Manifest {
+                recipients: vec!["a".into(), "a".into()],
+                ..manifest()
+            },
             Manifest { v: 2, ..manifest() },
-            Manifest { iat: "yesterday".into(), ..manifest() },
+            Manifest {
+                iat: "yesterday".into(),
+                ..manifest()
+            },
         ] {
             let token = broken.sign(&author).unwrap();
-            assert!(matches!(Manifest::verify(&token, "p", &keys), Err(DocumentError::Manifest(_))), "{broken:?}");
+            assert!(
+                matches!(
+                    Manifest::verify(&token, "p", &keys),
+                    Err(DocumentError::Manifest(_))
+                ),
+                "{broken:?}"
+            );
         }
     }
 }

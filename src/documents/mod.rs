@@ -161,7 +161,10 @@ impl SubjectId {
     pub fn parse(raw: &str) -> Result<SubjectId, DocumentError> {
         let ok = raw.len() <= 64
             && raw.strip_prefix("subj-").is_some_and(|rest| {
-                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
         if ok {
             Ok(SubjectId(raw.to_owned()))
@@ -265,6 +268,9 @@ mod tests {
             assert_eq!(t.as_str().parse::<DocumentType>().unwrap(), t);
         }
         SubjectId::parse("subj-child-1").unwrap();
-        assert!(SubjectId::parse("Mario Rossi").is_err(), "names are never ids");
+        assert!(
+            SubjectId::parse("Mario Rossi").is_err(),
+            "names are never ids"
+        );
     }
 }

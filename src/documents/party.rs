@@ -36,9 +36,16 @@ pub struct Prepared {
 /// Signs the document with the author's key (a compact JWS whose `cty` is
 /// the media type), encrypts that to every key of the plan, and signs the
 /// manifest over the result.
-pub fn prepare(document: &[u8], draft: &Draft, author: &Jwk, plan_keys: &[Jwk]) -> Result<Prepared, JoseError> {
+pub fn prepare(
+    document: &[u8],
+    draft: &Draft,
+    author: &Jwk,
+    plan_keys: &[Jwk],
+) -> Result<Prepared, JoseError> {
     let inner = jws::sign_compact(document, author, &[("cty", &draft.media_type)])?;
-    let envelope = jwe::encrypt(inner.as_bytes(), plan_keys, Some(NESTED_CTY))?.to_json().into_bytes();
+    let envelope = jwe::encrypt(inner.as_bytes(), plan_keys, Some(NESTED_CTY))?
+        .to_json()
+        .into_bytes();
     let manifest = Manifest {
         v: 1,
         document_id: draft.document_id.clone(),
@@ -86,30 +93,57 @@ pub fn open(
     let key = my_keys
         .iter()
         .find(|k| kids.contains(&k.kid.as_str()))
-        .ok_or_else(|| DocumentError::Envelope(JoseError::NotARecipient(my_keys.first().map(|k| k.kid.clone()).unwrap_or_default())))?;
+        .ok_or_else(|| {
+            DocumentError::Envelope(JoseError::NotARecipient(
+                my_keys.first().map(|k| k.kid.clone()).unwrap_or_default(),
+            ))
+        })?;
     let inner = jwe.decrypt(key).map_err(DocumentError::Envelope)?;
-    let inner = String::from_utf8(inner).map_err(|_| DocumentError::Envelope(JoseError::Malformed("inner JWS is not text".into())))?;
-    let verified = jws::verify_compact(&inner, author_keys).map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
+    let inner = String::from_utf8(inner).map_err(|_| {
+        DocumentError::Envelope(JoseError::Malformed("inner JWS is not text".into()))
+    })?;
+    let verified = jws::verify_compact(&inner, author_keys)
+        .map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
     let as_submitted = sha256_hex(envelope) == manifest.envelope_sha256;
-    if !as_submitted && !manifest.recipients.iter().all(|kid| kids.contains(&kid.as_str())) {
+    if !as_submitted
+        && !manifest
+            .recipients
+            .iter()
+            .all(|kid| kids.contains(&kid.as_str()))
+    {
         return Err(DocumentError::RecipientsDiffer);
     }
     Ok(Opened {
         plaintext: verified.payload,
-        media_type: verified.header.get("cty").and_then(|v| v.as_str()).map(str::to_owned),
+        media_type: verified
+            .header
+            .get("cty")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         manifest,
         as_submitted,
     })
 }
 
 /// A recipient entry for `new_key`, made by a holder of the envelope.
-pub fn share_entry(envelope: &[u8], holder_keys: &[Jwk], new_key: &Jwk) -> Result<Recipient, JoseError> {
+pub fn share_entry(
+    envelope: &[u8],
+    holder_keys: &[Jwk],
+    new_key: &Jwk,
+) -> Result<Recipient, JoseError> {
     let jwe = Jwe::parse(envelope)?;
     let kids: Vec<&str> = jwe.recipients.iter().filter_map(Recipient::kid).collect();
     let holder = holder_keys
         .iter()
         .find(|k| kids.contains(&k.kid.as_str()))
-        .ok_or_else(|| JoseError::NotARecipient(holder_keys.first().map(|k| k.kid.clone()).unwrap_or_default()))?;
+        .ok_or_else(|| {
+            JoseError::NotARecipient(
+                holder_keys
+                    .first()
+                    .map(|k| k.kid.clone())
+                    .unwrap_or_default(),
+            )
+        })?;
     jwe.wrap_for(holder, new_key)
 }
 
@@ -132,19 +166,44 @@ mod tests {
             supersedes: None,
             media_type: "text/plain".into(),
         };
-        let prepared = prepare(b"the family is found", &draft, &author, &[mission.public(), ministry.public()]).unwrap();
+        let prepared = prepare(
+            b"the family is found",
+            &draft,
+            &author,
+            &[mission.public(), ministry.public()],
+        )
+        .unwrap();
         for key in [&mission, &ministry] {
-            let opened = open(&prepared.envelope, &prepared.manifest_token, "iom-tirana", &[author.public()], &[(*key).clone()]).unwrap();
+            let opened = open(
+                &prepared.envelope,
+                &prepared.manifest_token,
+                "iom-tirana",
+                &[author.public()],
+                &[(*key).clone()],
+            )
+            .unwrap();
             assert_eq!(opened.plaintext, b"the family is found");
             assert_eq!(opened.media_type.as_deref(), Some("text/plain"));
             assert!(opened.as_submitted);
         }
         let court = Jwk::generate_x25519().unwrap();
-        let entry = share_entry(&prepared.envelope, std::slice::from_ref(&mission), &court.public()).unwrap();
+        let entry = share_entry(
+            &prepared.envelope,
+            std::slice::from_ref(&mission),
+            &court.public(),
+        )
+        .unwrap();
         let mut jwe = Jwe::parse(&prepared.envelope).unwrap();
         jwe.recipients.push(entry);
         let shared = jwe.to_json().into_bytes();
-        let opened = open(&shared, &prepared.manifest_token, "iom-tirana", &[author.public()], &[court]).unwrap();
+        let opened = open(
+            &shared,
+            &prepared.manifest_token,
+            "iom-tirana",
+            &[author.public()],
+            &[court],
+        )
+        .unwrap();
         assert_eq!(opened.plaintext, b"the family is found");
         assert!(!opened.as_submitted);
     }

@@ -38,12 +38,16 @@ impl Receipt {
     }
 
     /// Verifies a receipt against the broker's public keys.
-    pub fn verify(token: &str, broker_keys: &(impl KeyResolver + ?Sized)) -> Result<Receipt, JoseError> {
+    pub fn verify(
+        token: &str,
+        broker_keys: &(impl KeyResolver + ?Sized),
+    ) -> Result<Receipt, JoseError> {
         let verified = jws::verify_compact(token, broker_keys)?;
         if verified.header.get("typ").and_then(|t| t.as_str()) != Some(RECEIPT_TYP) {
             return Err(JoseError::Malformed(format!("typ must be {RECEIPT_TYP}")));
         }
-        serde_json::from_slice(&verified.payload).map_err(|e| JoseError::Malformed(format!("receipt: {e}")))
+        serde_json::from_slice(&verified.payload)
+            .map_err(|e| JoseError::Malformed(format!("receipt: {e}")))
     }
 }
 
@@ -81,7 +85,12 @@ mod tests {
         let jwks = serde_json::json!({ "keys": [broker.public()] });
         assert_eq!(Receipt::verify(&token, &jwks_keys(&jwks)).unwrap(), receipt);
         let impostor = Jwk::generate_ed25519().unwrap();
-        let forged = Receipt { size: 11, ..receipt }.sign(&impostor).unwrap();
+        let forged = Receipt {
+            size: 11,
+            ..receipt
+        }
+        .sign(&impostor)
+        .unwrap();
         assert!(Receipt::verify(&forged, &jwks_keys(&jwks)).is_err());
     }
 }

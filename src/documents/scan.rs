@@ -89,7 +89,10 @@ impl Scanner {
         while i < data.len() {
             if self.state == State::Ciphertext {
                 // Fast path over the (large) ciphertext.
-                let run = data[i..].iter().position(|&b| !is_b64url(b)).unwrap_or(data.len() - i);
+                let run = data[i..]
+                    .iter()
+                    .position(|&b| !is_b64url(b))
+                    .unwrap_or(data.len() - i);
                 self.ciphertext_len += run as u64;
                 self.offset += run as u64;
                 i += run;
@@ -97,7 +100,10 @@ impl Scanner {
                     break;
                 }
                 if data[i] != b'"' {
-                    return Err(format!("ciphertext is not base64url (byte {} at offset {})", data[i], self.offset));
+                    return Err(format!(
+                        "ciphertext is not base64url (byte {} at offset {})",
+                        data[i], self.offset
+                    ));
                 }
                 self.state = State::AfterValue;
                 self.offset += 1;
@@ -124,7 +130,9 @@ impl Scanner {
                 self.key.push(b'"');
                 self.state = State::Key { escape: false };
             }
-            State::BeforeKey { .. } => return Err(format!("expected a member name at offset {}", self.offset)),
+            State::BeforeKey { .. } => {
+                return Err(format!("expected a member name at offset {}", self.offset))
+            }
             State::Key { escape } => {
                 self.key.push(b);
                 self.grow(1)?;
@@ -141,8 +149,11 @@ impl Scanner {
             State::Colon => return Err(format!("expected ':' at offset {}", self.offset)),
             State::BeforeValue if is_ws(b) => {}
             State::BeforeValue => {
-                let name: String = serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
-                if self.members.iter().any(|(n, _)| *n == name) || (name == "ciphertext" && self.ciphertext_seen) {
+                let name: String =
+                    serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
+                if self.members.iter().any(|(n, _)| *n == name)
+                    || (name == "ciphertext" && self.ciphertext_seen)
+                {
                     return Err(format!("member {name:?} appears twice"));
                 }
                 if name == "ciphertext" {
@@ -165,7 +176,9 @@ impl Scanner {
             State::AfterValue if is_ws(b) => {}
             State::AfterValue if b == b',' => self.state = State::BeforeKey { first: false },
             State::AfterValue if b == b'}' => self.state = State::End,
-            State::AfterValue => return Err(format!("expected ',' or '}}' at offset {}", self.offset)),
+            State::AfterValue => {
+                return Err(format!("expected ',' or '}}' at offset {}", self.offset))
+            }
             State::End if is_ws(b) => {}
             State::End => return Err("bytes after the envelope's closing brace".into()),
         }
@@ -173,7 +186,10 @@ impl Scanner {
     }
 
     fn value_byte(&mut self, b: u8) -> Result<(), String> {
-        let primitive = self.value.first().is_some_and(|f| !matches!(f, b'"' | b'{' | b'['));
+        let primitive = self
+            .value
+            .first()
+            .is_some_and(|f| !matches!(f, b'"' | b'{' | b'['));
         if primitive && (is_ws(b) || b == b',' || b == b'}') {
             self.end_value()?;
             return self.step(b);
@@ -215,7 +231,8 @@ impl Scanner {
     }
 
     fn end_value(&mut self) -> Result<(), String> {
-        let name: String = serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
+        let name: String =
+            serde_json::from_slice(&self.key).map_err(|e| format!("member name: {e}"))?;
         self.members.push((name, std::mem::take(&mut self.value)));
         self.state = State::AfterValue;
         Ok(())
@@ -224,7 +241,9 @@ impl Scanner {
     fn grow(&mut self, n: usize) -> Result<(), String> {
         self.head_bytes += n;
         if self.head_bytes > MAX_HEAD_BYTES {
-            return Err(format!("the envelope's headers exceed {MAX_HEAD_BYTES} bytes"));
+            return Err(format!(
+                "the envelope's headers exceed {MAX_HEAD_BYTES} bytes"
+            ));
         }
         Ok(())
     }
@@ -242,9 +261,9 @@ impl Scanner {
         if !self.ciphertext_seen {
             return Err("the envelope has no ciphertext".into());
         }
-        let recipients_end = self
-            .recipients_end
-            .ok_or("the envelope has no recipients array (general JSON serialization is required)")?;
+        let recipients_end = self.recipients_end.ok_or(
+            "the envelope has no recipients array (general JSON serialization is required)",
+        )?;
         let mut head = serde_json::Map::new();
         for (name, value) in &self.members {
             let value: serde_json::Value =
@@ -252,8 +271,12 @@ impl Scanner {
             head.insert(name.clone(), value);
         }
         let head_json = serde_json::Value::Object(head.clone()).to_string();
-        head.insert("ciphertext".into(), serde_json::Value::String(String::new()));
-        let head: Jwe = serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| e.to_string())?;
+        head.insert(
+            "ciphertext".into(),
+            serde_json::Value::String(String::new()),
+        );
+        let head: Jwe =
+            serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| e.to_string())?;
         Ok(Scanned {
             head,
             head_json,

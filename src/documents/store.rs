@@ -89,7 +89,8 @@ const COLUMNS: &str = "id, case_id, document_type, purpose, author, author_kid, 
      envelope_sha256, envelope_head, recipients_end, size, object_key, supersedes, is_current, receipt, received_at";
 
 fn record(row: &AnyRow) -> Result<DocumentRecord, DocumentError> {
-    let text = |name: &str| -> Result<String, DocumentError> { Ok(row.try_get::<String, _>(name)?) };
+    let text =
+        |name: &str| -> Result<String, DocumentError> { Ok(row.try_get::<String, _>(name)?) };
     let corrupt = |what: &str| DocumentError::Manifest(format!("stored {what} is not readable"));
     Ok(DocumentRecord {
         id: DocumentId::parse(&text("id")?)?,
@@ -125,7 +126,11 @@ pub async fn find(db: &Db, id: &DocumentId) -> Result<Option<DocumentRecord>, Do
 }
 
 /// The documents of a case that `party` authored or receives, oldest first.
-pub async fn list_visible(db: &Db, case: &CaseId, party: &PartyId) -> Result<Vec<DocumentRecord>, DocumentError> {
+pub async fn list_visible(
+    db: &Db,
+    case: &CaseId,
+    party: &PartyId,
+) -> Result<Vec<DocumentRecord>, DocumentError> {
     let rows = sqlx::query(&format!(
         "select {COLUMNS} from document d where d.case_id = $1 and (d.author = $2 or exists
            (select 1 from document_recipient r where r.document_id = d.id and r.party_id = $2))
@@ -182,11 +187,15 @@ pub async fn forget_upload(db: &Db, object_key: &str) -> Result<(), DocumentErro
 
 /// Uploads started before `epoch` that never became a document.
 pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentError> {
-    let rows = sqlx::query("select object_key from pending_upload where started_epoch <= $1 order by started_epoch")
-        .bind(epoch)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    let rows = sqlx::query(
+        "select object_key from pending_upload where started_epoch <= $1 order by started_epoch",
+    )
+    .bind(epoch)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<String, _>(0)?))
+        .collect()
 }
 
 /// Makes a document exist: its row, its recipients, the supersession, the
@@ -230,13 +239,18 @@ pub async fn insert(
         insert_recipient(&mut tx, &doc.id, r).await?;
     }
     if let Some(old) = &doc.supersedes {
-        let updated = sqlx::query("update document set is_current = 0 where id = $1 and case_id = $2 and is_current = 1")
-            .bind(old.as_str())
-            .bind(doc.case.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let updated = sqlx::query(
+            "update document set is_current = 0 where id = $1 and case_id = $2 and is_current = 1",
+        )
+        .bind(old.as_str())
+        .bind(doc.case.as_str())
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() != 1 {
-            return Err(DocumentError::Supersede(old.clone(), "it is not a current document of this case".into()));
+            return Err(DocumentError::Supersede(
+                old.clone(),
+                "it is not a current document of this case".into(),
+            ));
         }
     }
     if let Some(key) = &doc.object_key {
@@ -272,7 +286,12 @@ async fn insert_recipient(
 
 /// Adds a shared recipient entry with its evidence; `false` if the key
 /// already had an entry.
-pub async fn add_share(db: &Db, doc: &DocumentId, r: &RecipientRecord, evidence: &AuditEvent) -> Result<bool, DocumentError> {
+pub async fn add_share(
+    db: &Db,
+    doc: &DocumentId,
+    r: &RecipientRecord,
+    evidence: &AuditEvent,
+) -> Result<bool, DocumentError> {
     let mut tx = db.pool().begin().await?;
     if !insert_recipient(&mut tx, doc, r).await? {
         return Ok(false);

@@ -24,7 +24,9 @@ use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest};
 use crate::jose::jwe::Recipient;
 use crate::jose::KeyUse;
 use crate::parties::{self, KeyStatus, PartyError, PartyId, Role};
-use crate::policy::actions::{ListDocuments, ReadDocument, ReadRecipientPlan, ShareDocument, SubmitDocument};
+use crate::policy::actions::{
+    ListDocuments, ReadDocument, ReadRecipientPlan, ShareDocument, SubmitDocument,
+};
 use crate::policy::{Action, DocumentFacts, Resource};
 
 /// The request header carrying the manifest (a compact JWS).
@@ -82,20 +84,29 @@ pub struct ShareAnswer {
     pub kid: String,
 }
 
-fn query_value<'a>(query: &'a HashMap<String, String>, name: &'static str) -> Result<&'a str, ApiError> {
-    query.get(name).map(String::as_str).ok_or_else(|| ApiError::BadRequest {
-        code: "missing_parameter",
-        detail: format!("the query parameter `{name}` is required"),
-    })
+fn query_value<'a>(
+    query: &'a HashMap<String, String>,
+    name: &'static str,
+) -> Result<&'a str, ApiError> {
+    query
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "missing_parameter",
+            detail: format!("the query parameter `{name}` is required"),
+        })
 }
 
 fn purpose_of(raw: &str) -> Result<Purpose, ApiError> {
-    raw.parse().map_err(|e| ApiError::invalid("invalid_purpose", e))
+    raw.parse()
+        .map_err(|e| ApiError::invalid("invalid_purpose", e))
 }
 
 async fn case_facts(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
     let id = CaseId::parse(raw)?;
-    Ok(cases::facts(&state.db, &id).await?.ok_or(CaseError::NotFound(id))?)
+    Ok(cases::facts(&state.db, &id)
+        .await?
+        .ok_or(CaseError::NotFound(id))?)
 }
 
 pub async fn plan(
@@ -122,7 +133,11 @@ pub async fn plan(
             .map(|p| PlannedParty {
                 party: p.party.id,
                 role: p.party.role,
-                keys: p.keys.iter().map(|k| serde_json::to_value(k.public()).unwrap_or_default()).collect(),
+                keys: p
+                    .keys
+                    .iter()
+                    .map(|k| serde_json::to_value(k.public()).unwrap_or_default())
+                    .collect(),
             })
             .collect(),
     }))
@@ -150,7 +165,9 @@ pub async fn submit(
         .map(str::to_owned)
         .ok_or_else(|| ApiError::BadRequest {
             code: "manifest_missing",
-            detail: format!("the `{MANIFEST_HEADER}` header must carry the manifest (a compact JWS)"),
+            detail: format!(
+                "the `{MANIFEST_HEADER}` header must carry the manifest (a compact JWS)"
+            ),
         })?;
     let signing_keys: Vec<_> = parties::keys(&state.db, &caller.party.id)
         .await?
@@ -160,14 +177,24 @@ pub async fn submit(
         .collect();
     let (manifest, author_kid) = Manifest::verify(&token, caller.party.id.as_str(), &signing_keys)?;
     if manifest.case.as_str() != case {
-        return Err(ApiError::invalid("manifest_case_mismatch", format!("the manifest is for {}, not {case}", manifest.case)));
+        return Err(ApiError::invalid(
+            "manifest_case_mismatch",
+            format!("the manifest is for {}, not {case}", manifest.case),
+        ));
     }
     let facts = case_facts(&state, &case).await?;
     let context = json!({ "document_type": manifest.document_type.as_str(), "purpose": manifest.purpose.as_str() });
     let proof = caller
         .authorize::<SubmitDocument>(&state, Resource::Case(&facts), context)
         .await?;
-    let plan = exchange::plan(&state.db, &state.policy, &facts, manifest.document_type, manifest.purpose).await?;
+    let plan = exchange::plan(
+        &state.db,
+        &state.policy,
+        &facts,
+        manifest.document_type,
+        manifest.purpose,
+    )
+    .await?;
     let document_id = manifest.document_id.clone();
     let submission = Submission {
         manifest_token: token,
@@ -222,9 +249,14 @@ pub async fn list(
     Ok(Json(docs.iter().map(DocumentView::from).collect()))
 }
 
-async fn document(state: &AppState, raw: &str) -> Result<(DocumentRecord, DocumentFacts), ApiError> {
+async fn document(
+    state: &AppState,
+    raw: &str,
+) -> Result<(DocumentRecord, DocumentFacts), ApiError> {
     let id = DocumentId::parse(raw)?;
-    let doc = store::find(&state.db, &id).await?.ok_or(DocumentError::NotFound(id))?;
+    let doc = store::find(&state.db, &id)
+        .await?
+        .ok_or(DocumentError::NotFound(id))?;
     let case = cases::facts(&state.db, &doc.case)
         .await?
         .ok_or_else(|| CaseError::NotFound(doc.case.clone()))?;
@@ -238,8 +270,15 @@ async fn document(state: &AppState, raw: &str) -> Result<(DocumentRecord, Docume
     Ok((doc, facts))
 }
 
-async fn is_recipient(state: &AppState, doc: &DocumentRecord, party: &PartyId) -> Result<bool, ApiError> {
-    Ok(store::recipients(&state.db, &doc.id).await?.iter().any(|r| &r.party == party))
+async fn is_recipient(
+    state: &AppState,
+    doc: &DocumentRecord,
+    party: &PartyId,
+) -> Result<bool, ApiError> {
+    Ok(store::recipients(&state.db, &doc.id)
+        .await?
+        .iter()
+        .any(|r| &r.party == party))
 }
 
 pub async fn envelope(
@@ -257,7 +296,10 @@ pub async fn envelope(
         .await?;
     let stream = exchange::envelope(&state.vault, &proof, &doc).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jose+json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jose+json"),
+    );
     for (name, value) in [
         (MANIFEST_HEADER, doc.manifest.as_str()),
         (RECEIPT_HEADER, doc.receipt.as_str()),
@@ -302,7 +344,15 @@ pub async fn share(
     let proof = caller
         .authorize::<ShareDocument>(&state, Resource::Document(&facts), context)
         .await?;
-    let added = exchange::share(&state.vault, &proof, &doc, &party, body.entry, state.clock.now()).await?;
+    let added = exchange::share(
+        &state.vault,
+        &proof,
+        &doc,
+        &party,
+        body.entry,
+        state.clock.now(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(ShareAnswer {

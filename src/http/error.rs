@@ -243,8 +243,12 @@ impl From<DocumentError> for ApiError {
             DocumentError::IdConflict(_) => other(StatusCode::CONFLICT, "document_id_conflict", &e),
             DocumentError::NotFound(_) => other(StatusCode::NOT_FOUND, "document_not_found", &e),
             DocumentError::Supersede(..) => other(StatusCode::CONFLICT, "cannot_supersede", &e),
-            DocumentError::AlreadyRecipient(..) => other(StatusCode::CONFLICT, "already_recipient", &e),
-            DocumentError::TooLarge(_) => other(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &e),
+            DocumentError::AlreadyRecipient(..) => {
+                other(StatusCode::CONFLICT, "already_recipient", &e)
+            }
+            DocumentError::TooLarge(_) => {
+                other(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &e)
+            }
             DocumentError::Incomplete(_) => ApiError::BadRequest {
                 code: "upload_incomplete",
                 detail: e.to_string(),

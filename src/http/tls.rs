@@ -113,6 +113,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers go out at once rather than wait for more to send (Nagle).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(peer = %peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let router = router.clone();
         let metrics = metrics.clone();
@@ -147,7 +151,15 @@ pub async fn serve(
                     request
                 },
             );
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            // Large envelopes stream at memory speed only with flow-control windows
+            // well above the HTTP/2 default of 64 KiB; these bound what a peer
+            // may have in flight (per stream, per connection).
+            builder
+                .http2()
+                .initial_stream_window_size(4 << 20)
+                .initial_connection_window_size(8 << 20)
+                .max_frame_size(1 << 20);
             let connection = builder.serve_connection_with_upgrades(
                 TokioIo::new(tls),
                 TowerToHyperService::new(service),

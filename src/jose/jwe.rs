@@ -51,7 +51,8 @@ impl Jwe {
     /// Parses the general JSON serialization (the flattened one is refused:
     /// Ponte adds recipients to envelopes, which needs the general form).
     pub fn parse(text: &[u8]) -> Result<Jwe, JoseError> {
-        serde_json::from_slice(text).map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))
+        serde_json::from_slice(text)
+            .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))
     }
 
     pub fn to_json(&self) -> String {
@@ -71,7 +72,10 @@ impl Jwe {
             return Err(JoseError::Malformed("no recipient".into()));
         }
         if self.recipients.len() > max_recipients {
-            return Err(JoseError::TooManyRecipients(self.recipients.len(), max_recipients));
+            return Err(JoseError::TooManyRecipients(
+                self.recipients.len(),
+                max_recipients,
+            ));
         }
         let mut kids = Vec::with_capacity(self.recipients.len());
         for recipient in &self.recipients {
@@ -96,7 +100,9 @@ impl Jwe {
             }
             epk_bytes(&header)?;
             if b64_member("encrypted_key", &recipient.encrypted_key)?.len() != 40 {
-                return Err(JoseError::Malformed("encrypted_key must wrap a 256-bit key".into()));
+                return Err(JoseError::Malformed(
+                    "encrypted_key must wrap a 256-bit key".into(),
+                ));
             }
             kids.push(kid.to_owned());
         }
@@ -113,13 +119,22 @@ impl Jwe {
     }
 
     /// Protected, shared unprotected and per-recipient headers, which must be disjoint.
-    fn merged_header(&self, protected: &Map<String, Value>, recipient: &Recipient) -> Result<Map<String, Value>, JoseError> {
+    fn merged_header(
+        &self,
+        protected: &Map<String, Value>,
+        recipient: &Recipient,
+    ) -> Result<Map<String, Value>, JoseError> {
         let mut merged = protected.clone();
-        for part in [self.unprotected.as_ref(), recipient.header.as_ref()].into_iter().flatten() {
+        for part in [self.unprotected.as_ref(), recipient.header.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             check_common(part)?;
             for (name, value) in part {
                 if merged.insert(name.clone(), value.clone()).is_some() {
-                    return Err(JoseError::Malformed(format!("header parameter {name:?} appears twice")));
+                    return Err(JoseError::Malformed(format!(
+                        "header parameter {name:?} appears twice"
+                    )));
                 }
             }
         }
@@ -139,7 +154,9 @@ impl Jwe {
         let kek = derive_kek(&z, &header)?;
         let wrapped = b64_member("encrypted_key", &recipient.encrypted_key)?;
         let mut cek = [0u8; 32];
-        KekAes256::from(kek).unwrap(&wrapped, &mut cek).map_err(|_| JoseError::Decrypt)?;
+        KekAes256::from(kek)
+            .unwrap(&wrapped, &mut cek)
+            .map_err(|_| JoseError::Decrypt)?;
         Ok(cek)
     }
 
@@ -149,10 +166,18 @@ impl Jwe {
         let cek = self.content_key(key)?;
         let mut in_out = b64_member("ciphertext", &self.ciphertext)?;
         in_out.extend(b64_member("tag", &self.tag)?);
-        let iv: [u8; 12] = b64_member("iv", &self.iv)?.try_into().map_err(|_| JoseError::Decrypt)?;
-        let gcm = LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?);
+        let iv: [u8; 12] = b64_member("iv", &self.iv)?
+            .try_into()
+            .map_err(|_| JoseError::Decrypt)?;
+        let gcm = LessSafeKey::new(
+            UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?,
+        );
         let plaintext = gcm
-            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(self.aad_input()), &mut in_out)
+            .open_in_place(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(self.aad_input()),
+                &mut in_out,
+            )
             .map_err(|_| JoseError::Decrypt)?;
         Ok(plaintext.to_vec())
     }
@@ -191,10 +216,16 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Jwk], cty: Option<&str>) -> Resul
         .iter()
         .map(|r| wrap_key(&cek, r))
         .collect::<Result<Vec<_>, _>>()?;
-    let gcm = LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?);
+    let gcm = LessSafeKey::new(
+        UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?,
+    );
     let mut in_out = plaintext.to_vec();
     let tag = gcm
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(protected.as_bytes()), &mut in_out)
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(protected.as_bytes()),
+            &mut in_out,
+        )
         .map_err(|_| JoseError::Decrypt)?;
     Ok(Jwe {
         protected,
@@ -210,7 +241,10 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Jwk], cty: Option<&str>) -> Resul
 /// Wraps the content key for one recipient with a fresh ephemeral key.
 fn wrap_key(cek: &[u8; 32], recipient: &Jwk) -> Result<Recipient, JoseError> {
     if recipient.key_use != KeyUse::Encrypt {
-        return Err(JoseError::UnsupportedAlg(format!("{} is not an encryption key", recipient.kid)));
+        return Err(JoseError::UnsupportedAlg(format!(
+            "{} is not an encryption key",
+            recipient.kid
+        )));
     }
     let algorithm = match recipient.crv.as_str() {
         "X25519" => &agreement::X25519,
@@ -218,8 +252,11 @@ fn wrap_key(cek: &[u8; 32], recipient: &Jwk) -> Result<Recipient, JoseError> {
         other => return Err(JoseError::UnsupportedAlg(format!("curve {other}"))),
     };
     let rng = SystemRandom::new();
-    let ephemeral = EphemeralPrivateKey::generate(algorithm, &rng).map_err(|_| JoseError::Decrypt)?;
-    let public = ephemeral.compute_public_key().map_err(|_| JoseError::Decrypt)?;
+    let ephemeral =
+        EphemeralPrivateKey::generate(algorithm, &rng).map_err(|_| JoseError::Decrypt)?;
+    let public = ephemeral
+        .compute_public_key()
+        .map_err(|_| JoseError::Decrypt)?;
     let epk = match recipient.crv.as_str() {
         "X25519" => serde_json::json!({ "kty": "OKP", "crv": "X25519", "x": b64(public.as_ref()) }),
         _ => {
@@ -229,10 +266,14 @@ fn wrap_key(cek: &[u8; 32], recipient: &Jwk) -> Result<Recipient, JoseError> {
     };
     let peer = UnparsedPublicKey::new(algorithm, recipient.public_bytes()?);
     let kek = agreement::agree_ephemeral(ephemeral, &peer, |z| concat_kdf(z, ALG, &[], &[], 256))
-        .map_err(|_| JoseError::Malformed(format!("recipient key {} is not usable", recipient.kid)))?;
+        .map_err(|_| {
+        JoseError::Malformed(format!("recipient key {} is not usable", recipient.kid))
+    })?;
     let kek: [u8; 32] = kek.try_into().map_err(|_| JoseError::Decrypt)?;
     let mut wrapped = [0u8; 40];
-    KekAes256::from(kek).wrap(cek, &mut wrapped).map_err(|_| JoseError::Decrypt)?;
+    KekAes256::from(kek)
+        .wrap(cek, &mut wrapped)
+        .map_err(|_| JoseError::Decrypt)?;
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(ALG.into()));
     header.insert("kid".into(), Value::String(recipient.kid.clone()));
@@ -266,10 +307,15 @@ fn epk_bytes(header: &Map<String, Value>) -> Result<(String, Vec<u8>), JoseError
             let mut point = vec![4u8];
             point.extend(b64_member("epk.x", field("x").unwrap_or_default())?);
             point.extend(b64_member("epk.y", field("y").unwrap_or_default())?);
-            p256::PublicKey::from_sec1_bytes(&point).map_err(|_| JoseError::Malformed("epk is not a point on P-256".into()))?;
+            p256::PublicKey::from_sec1_bytes(&point)
+                .map_err(|_| JoseError::Malformed("epk is not a point on P-256".into()))?;
             Ok(("P-256".into(), point))
         }
-        (kty, crv) => Err(JoseError::UnsupportedAlg(format!("epk {} {}", kty.unwrap_or("?"), crv.unwrap_or("?")))),
+        (kty, crv) => Err(JoseError::UnsupportedAlg(format!(
+            "epk {} {}",
+            kty.unwrap_or("?"),
+            crv.unwrap_or("?")
+        ))),
     }
 }
 
@@ -282,7 +328,8 @@ fn static_agreement(key: &Jwk, (crv, epk): &(String, Vec<u8>)) -> Result<Vec<u8>
     match crv.as_str() {
         "X25519" => {
             let peer: [u8; 32] = epk.as_slice().try_into().map_err(|_| JoseError::Decrypt)?;
-            let shared = x25519_dalek::StaticSecret::from(d).diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+            let shared = x25519_dalek::StaticSecret::from(d)
+                .diffie_hellman(&x25519_dalek::PublicKey::from(peer));
             if !shared.was_contributory() {
                 return Err(JoseError::Malformed("epk is a low-order point".into()));
             }
@@ -335,7 +382,9 @@ mod tests {
         let bob = Jwk {
             kty: "OKP".into(),
             crv: "X25519".into(),
-            x: b64(&hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")),
+            x: b64(&hex(
+                "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+            )),
             y: None,
             d: Some(b64(&bob_private)),
             key_use: KeyUse::Encrypt,
@@ -343,24 +392,38 @@ mod tests {
             kid: String::new(),
         };
         let z = static_agreement(&bob, &("X25519".into(), alice_public)).unwrap();
-        assert_eq!(z, hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
+        assert_eq!(
+            z,
+            hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
+        );
     }
 
     fn hex(text: &str) -> Vec<u8> {
-        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
     fn encrypts_to_x25519_and_p256_recipients_and_each_decrypts() {
         let a = Jwk::generate_x25519().unwrap();
         let b = Jwk::generate_p256(KeyUse::Encrypt).unwrap();
-        let jwe = encrypt(b"a family assessment", &[a.public(), b.public()], Some("JWT")).unwrap();
+        let jwe = encrypt(
+            b"a family assessment",
+            &[a.public(), b.public()],
+            Some("JWT"),
+        )
+        .unwrap();
         assert_eq!(jwe.validate(8).unwrap(), vec![a.kid.clone(), b.kid.clone()]);
         let reparsed = Jwe::parse(jwe.to_json().as_bytes()).unwrap();
         assert_eq!(reparsed.decrypt(&a).unwrap(), b"a family assessment");
         assert_eq!(reparsed.decrypt(&b).unwrap(), b"a family assessment");
         let outsider = Jwk::generate_x25519().unwrap();
-        assert_eq!(reparsed.decrypt(&outsider).unwrap_err(), JoseError::NotARecipient(outsider.kid.clone()));
+        assert_eq!(
+            reparsed.decrypt(&outsider).unwrap_err(),
+            JoseError::NotARecipient(outsider.kid.clone())
+        );
     }
 
     #[test]
@@ -369,8 +432,17 @@ mod tests {
         let court = Jwk::generate_p256(KeyUse::Encrypt).unwrap();
         let mut jwe = encrypt(b"dossier", &[holder.public()], None).unwrap();
         let before = jwe.clone();
-        jwe.recipients.push(jwe.wrap_for(&holder, &court.public()).unwrap());
-        assert_eq!((&jwe.protected, &jwe.ciphertext, &jwe.iv, &jwe.tag), (&before.protected, &before.ciphertext, &before.iv, &before.tag));
+        jwe.recipients
+            .push(jwe.wrap_for(&holder, &court.public()).unwrap());
+        assert_eq!(
+            (&jwe.protected, &jwe.ciphertext, &jwe.iv, &jwe.tag),
+            (
+                &before.protected,
+                &before.ciphertext,
+                &before.iv,
+                &before.tag
+            )
+        );
         assert_eq!(jwe.decrypt(&court).unwrap(), b"dossier");
     }
 
@@ -385,24 +457,62 @@ mod tests {
         flipped.ciphertext = b64(&ct);
         assert_eq!(flipped.decrypt(&key).unwrap_err(), JoseError::Decrypt);
 
-        let with_header = |header: Value| Jwe { protected: b64(header.to_string().as_bytes()), ..jwe.clone() };
+        let with_header = |header: Value| Jwe {
+            protected: b64(header.to_string().as_bytes()),
+            ..jwe.clone()
+        };
         let cases = [
-            (serde_json::json!({"enc": "A128CBC-HS256"}), JoseError::UnsupportedAlg("A128CBC-HS256".into())),
-            (serde_json::json!({"enc": ENC, "zip": "DEF"}), JoseError::Zip),
-            (serde_json::json!({"enc": ENC, "crit": ["x"]}), JoseError::Crit("[\"x\"]".into())),
-            (serde_json::json!({"enc": ENC, "jku": "https://evil"}), JoseError::EmbeddedKey("jku".into())),
+            (
+                serde_json::json!({"enc": "A128CBC-HS256"}),
+                JoseError::UnsupportedAlg("A128CBC-HS256".into()),
+            ),
+            (
+                serde_json::json!({"enc": ENC, "zip": "DEF"}),
+                JoseError::Zip,
+            ),
+            (
+                serde_json::json!({"enc": ENC, "crit": ["x"]}),
+                JoseError::Crit("[\"x\"]".into()),
+            ),
+            (
+                serde_json::json!({"enc": ENC, "jku": "https://evil"}),
+                JoseError::EmbeddedKey("jku".into()),
+            ),
         ];
         for (header, expected) in cases {
-            assert_eq!(with_header(header.clone()).validate(8).unwrap_err(), expected, "{header}");
+            assert_eq!(
+                with_header(header.clone()).validate(8).unwrap_err(),
+                expected,
+                "{header}"
+            );
         }
         let mut doubled = jwe.clone();
         doubled.recipients.push(doubled.recipients[0].clone());
-        assert_eq!(doubled.validate(8).unwrap_err(), JoseError::DuplicateRecipient(key.kid.clone()));
-        let many = Jwe { recipients: vec![jwe.recipients[0].clone(); 3], ..jwe.clone() };
-        assert_eq!(many.validate(2).unwrap_err(), JoseError::TooManyRecipients(3, 2));
+        assert_eq!(
+            doubled.validate(8).unwrap_err(),
+            JoseError::DuplicateRecipient(key.kid.clone())
+        );
+        let many = Jwe {
+            recipients: vec![jwe.recipients[0].clone(); 3],
+            ..jwe.clone()
+        };
+        assert_eq!(
+            many.validate(2).unwrap_err(),
+            JoseError::TooManyRecipients(3, 2)
+        );
         let mut rsa = jwe.clone();
-        rsa.recipients[0].header.as_mut().unwrap().insert("alg".into(), "RSA1_5".into());
-        assert_eq!(rsa.validate(8).unwrap_err(), JoseError::UnsupportedAlg("RSA1_5".into()));
-        assert!(Jwe::parse(br#"{"protected":"e30","encrypted_key":"x","iv":"","ciphertext":"","tag":""}"#).is_err());
+        rsa.recipients[0]
+            .header
+            .as_mut()
+            .unwrap()
+            .insert("alg".into(), "RSA1_5".into());
+        assert_eq!(
+            rsa.validate(8).unwrap_err(),
+            JoseError::UnsupportedAlg("RSA1_5".into())
+        );
+        assert!(Jwe::parse(
+            br#"{"protected":"e30","encrypted_key":"x","iv":"","ciphertext":"","tag":""}"#
+        )
+        .is_err());
     }
 }

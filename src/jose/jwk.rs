@@ -166,10 +166,15 @@ impl Jwk {
         match self.kty.as_str() {
             "OKP" => Ok(x),
             "EC" => {
-                let y = self.y.as_deref().ok_or_else(|| JwkError::Malformed("EC key without y".into()))?;
+                let y = self
+                    .y
+                    .as_deref()
+                    .ok_or_else(|| JwkError::Malformed("EC key without y".into()))?;
                 let y = b64_decode(y).map_err(|e| JwkError::Malformed(format!("y: {e}")))?;
                 if x.len() != 32 || y.len() != 32 {
-                    return Err(JwkError::Malformed("P-256 coordinates must be 32 bytes".into()));
+                    return Err(JwkError::Malformed(
+                        "P-256 coordinates must be 32 bytes".into(),
+                    ));
                 }
                 let mut point = vec![4u8];
                 point.extend_from_slice(&x);
@@ -182,7 +187,10 @@ impl Jwk {
 
     /// The private scalar or seed.
     pub fn private_bytes(&self) -> Result<[u8; 32], JwkError> {
-        let d = self.d.as_deref().ok_or_else(|| JwkError::Unsupported("not a private key".into()))?;
+        let d = self
+            .d
+            .as_deref()
+            .ok_or_else(|| JwkError::Unsupported("not a private key".into()))?;
         b64_decode(d)
             .map_err(|e| JwkError::Malformed(format!("d: {e}")))?
             .try_into()
@@ -193,7 +201,8 @@ impl Jwk {
     /// public point is valid, that its kid is its thumbprint, and that the
     /// private part (if any) matches the public.
     pub fn parse(text: &str) -> Result<Jwk, JwkError> {
-        let jwk: Jwk = serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
+        let jwk: Jwk =
+            serde_json::from_str(text).map_err(|e| JwkError::Malformed(e.to_string()))?;
         jwk.check()?;
         Ok(jwk)
     }
@@ -206,11 +215,19 @@ impl Jwk {
             ("EC", "P-256", KeyUse::Sign) => "ES256",
             ("EC", "P-256", KeyUse::Encrypt) => "ECDH-ES+A256KW",
             (kty, crv, key_use) => {
-                return Err(JwkError::Unsupported(format!("{kty} {crv} for use {}", key_use.as_str())))
+                return Err(JwkError::Unsupported(format!(
+                    "{kty} {crv} for use {}",
+                    key_use.as_str()
+                )))
             }
         };
         if self.alg != expected {
-            return Err(JwkError::Unsupported(format!("alg {} for {} {}", self.alg, self.crv, self.key_use.as_str())));
+            return Err(JwkError::Unsupported(format!(
+                "alg {} for {} {}",
+                self.alg,
+                self.crv,
+                self.key_use.as_str()
+            )));
         }
         let public = self.public_bytes()?;
         match self.crv.as_str() {
@@ -218,11 +235,15 @@ impl Jwk {
                 p256::PublicKey::from_sec1_bytes(&public)
                     .map_err(|_| JwkError::Malformed("not a point on P-256".into()))?;
             }
-            _ if public.len() != 32 => return Err(JwkError::Malformed("x must be 32 bytes".into())),
+            _ if public.len() != 32 => {
+                return Err(JwkError::Malformed("x must be 32 bytes".into()))
+            }
             _ => {}
         }
         if self.kid != self.thumbprint() {
-            return Err(JwkError::Malformed("kid is not the RFC 7638 thumbprint".into()));
+            return Err(JwkError::Malformed(
+                "kid is not the RFC 7638 thumbprint".into(),
+            ));
         }
         if self.d.is_some() {
             let d = self.private_bytes()?;
@@ -232,9 +253,11 @@ impl Jwk {
                     .public_key()
                     .as_ref()
                     .to_vec(),
-                ("X25519", _) => x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
-                    .as_bytes()
-                    .to_vec(),
+                ("X25519", _) => {
+                    x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(d))
+                        .as_bytes()
+                        .to_vec()
+                }
                 _ => p256::SecretKey::from_slice(&d)
                     .map_err(|_| JwkError::Malformed("d is not a P-256 scalar".into()))?
                     .public_key()
@@ -243,7 +266,9 @@ impl Jwk {
                     .to_vec(),
             };
             if derived != public {
-                return Err(JwkError::Malformed("private part does not match the public key".into()));
+                return Err(JwkError::Malformed(
+                    "private part does not match the public key".into(),
+                ));
             }
         }
         Ok(())
@@ -277,7 +302,8 @@ impl Jwk {
         if self.crv != "Ed25519" {
             return Err(JwkError::Unsupported(format!("curve {}", self.crv)));
         }
-        Ed25519KeyPair::from_seed_unchecked(&self.private_bytes()?).map_err(|_| JwkError::Malformed("d".into()))
+        Ed25519KeyPair::from_seed_unchecked(&self.private_bytes()?)
+            .map_err(|_| JwkError::Malformed("d".into()))
     }
 }
 
@@ -361,7 +387,10 @@ mod tests {
         );
         Jwk::parse_public(&text).unwrap();
         let off_curve = text.replace("e8lnCO", "e8lnCP");
-        let off_curve = off_curve.replace(&thumbprint_ec(x, y), &thumbprint_ec(x, &y.replace("e8lnCO", "e8lnCP")));
+        let off_curve = off_curve.replace(
+            &thumbprint_ec(x, y),
+            &thumbprint_ec(x, &y.replace("e8lnCO", "e8lnCP")),
+        );
         assert!(Jwk::parse_public(&off_curve).is_err());
     }
 

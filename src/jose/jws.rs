@@ -36,21 +36,32 @@ pub struct Verified {
 
 /// Signs `payload` with a private signing key, as a compact JWS whose
 /// protected header holds `alg`, `kid` and the `extra` members (e.g. `cty`).
-pub fn sign_compact(payload: &[u8], key: &Jwk, extra: &[(&str, &str)]) -> Result<String, JoseError> {
+pub fn sign_compact(
+    payload: &[u8],
+    key: &Jwk,
+    extra: &[(&str, &str)],
+) -> Result<String, JoseError> {
     let mut header = Map::new();
     header.insert("alg".into(), Value::String(key.alg.clone()));
     header.insert("kid".into(), Value::String(key.kid.clone()));
     for (name, value) in extra {
         header.insert((*name).into(), Value::String((*value).into()));
     }
-    let signing_input = format!("{}.{}", b64(Value::Object(header).to_string().as_bytes()), b64(payload));
+    let signing_input = format!(
+        "{}.{}",
+        b64(Value::Object(header).to_string().as_bytes()),
+        b64(payload)
+    );
     let signature = sign(key, signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", b64(&signature)))
 }
 
 fn sign(key: &Jwk, input: &[u8]) -> Result<Vec<u8>, JoseError> {
     if key.key_use != KeyUse::Sign {
-        return Err(JoseError::UnsupportedAlg(format!("{} is not a signing key", key.kid)));
+        return Err(JoseError::UnsupportedAlg(format!(
+            "{} is not a signing key",
+            key.kid
+        )));
     }
     match key.alg.as_str() {
         "EdDSA" => Ok(key.ed25519_pair()?.sign(input).as_ref().to_vec()),
@@ -74,9 +85,13 @@ fn sign(key: &Jwk, input: &[u8]) -> Result<Vec<u8>, JoseError> {
 }
 
 /// Verifies a compact JWS.
-pub fn verify_compact(token: &str, keys: &(impl KeyResolver + ?Sized)) -> Result<Verified, JoseError> {
+pub fn verify_compact(
+    token: &str,
+    keys: &(impl KeyResolver + ?Sized),
+) -> Result<Verified, JoseError> {
     let mut parts = token.trim().split('.');
-    let (Some(protected), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(protected), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JoseError::Malformed("a compact JWS has three parts".into()));
     };
@@ -86,8 +101,11 @@ pub fn verify_compact(token: &str, keys: &(impl KeyResolver + ?Sized)) -> Result
 /// Verifies a JWS in JSON serialization (general or flattened). Every
 /// signature present must verify; the first one's header and key are returned.
 pub fn verify_json(text: &str, keys: &(impl KeyResolver + ?Sized)) -> Result<Verified, JoseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| JoseError::Malformed(e.to_string()))?;
-    let object = value.as_object().ok_or_else(|| JoseError::Malformed("not a JSON object".into()))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| JoseError::Malformed(e.to_string()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| JoseError::Malformed("not a JSON object".into()))?;
     let payload = object
         .get("payload")
         .and_then(Value::as_str)
@@ -102,7 +120,10 @@ pub fn verify_json(text: &str, keys: &(impl KeyResolver + ?Sized)) -> Result<Ver
     }
     let mut first = None;
     for entry in signatures {
-        let protected = entry.get("protected").and_then(Value::as_str).unwrap_or_default();
+        let protected = entry
+            .get("protected")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let signature = entry
             .get("signature")
             .and_then(Value::as_str)
@@ -126,7 +147,9 @@ fn verify_parts(
     keys: &(impl KeyResolver + ?Sized),
 ) -> Result<Verified, JoseError> {
     if protected.is_empty() {
-        return Err(JoseError::Malformed("the protected header is required".into()));
+        return Err(JoseError::Malformed(
+            "the protected header is required".into(),
+        ));
     }
     let mut header = decode_header(protected)?;
     check_common(&header)?;
@@ -134,7 +157,9 @@ fn verify_parts(
         check_common(unprotected)?;
         for (name, value) in unprotected {
             if header.insert(name.clone(), value.clone()).is_some() {
-                return Err(JoseError::Malformed(format!("header parameter {name:?} is both protected and not")));
+                return Err(JoseError::Malformed(format!(
+                    "header parameter {name:?} is both protected and not"
+                )));
             }
         }
     }
@@ -145,14 +170,22 @@ fn verify_parts(
         None => return Err(JoseError::Malformed("alg missing".into())),
     };
     if unprotected.is_some_and(|h| h.contains_key("alg")) {
-        return Err(JoseError::Malformed("alg must be integrity protected".into()));
+        return Err(JoseError::Malformed(
+            "alg must be integrity protected".into(),
+        ));
     }
     let kid = header
         .get("kid")
         .and_then(Value::as_str)
-        .ok_or_else(|| JoseError::Malformed("kid missing: Ponte needs to know which registered key signed".into()))?
+        .ok_or_else(|| {
+            JoseError::Malformed(
+                "kid missing: Ponte needs to know which registered key signed".into(),
+            )
+        })?
         .to_owned();
-    let key = keys.resolve(&kid).ok_or_else(|| JoseError::UnknownKey(kid.clone()))?;
+    let key = keys
+        .resolve(&kid)
+        .ok_or_else(|| JoseError::UnknownKey(kid.clone()))?;
     if key.key_use != KeyUse::Sign || key.alg != alg {
         return Err(JoseError::UnknownKey(kid));
     }
@@ -198,19 +231,31 @@ mod tests {
         // Our verifier insists on a kid, so the published token is refused for that reason only.
         let token = format!("{input}.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
         let err = verify_compact(&token, &vec![key.public()]).unwrap_err();
-        assert!(matches!(err, JoseError::Malformed(ref m) if m.contains("kid")), "{err}");
+        assert!(
+            matches!(err, JoseError::Malformed(ref m) if m.contains("kid")),
+            "{err}"
+        );
     }
 
     #[test]
     fn compact_and_json_round_trip_for_both_algorithms() {
-        for key in [Jwk::generate_ed25519().unwrap(), Jwk::generate_p256(KeyUse::Sign).unwrap()] {
-            let token = sign_compact(b"the assessment", &key, &[("cty", "application/pdf")]).unwrap();
+        for key in [
+            Jwk::generate_ed25519().unwrap(),
+            Jwk::generate_p256(KeyUse::Sign).unwrap(),
+        ] {
+            let token =
+                sign_compact(b"the assessment", &key, &[("cty", "application/pdf")]).unwrap();
             let verified = verify_compact(&token, &vec![key.public()]).unwrap();
             assert_eq!(verified.payload, b"the assessment");
             assert_eq!(verified.header["cty"], "application/pdf");
             let mut parts = token.split('.');
-            let (p, pl, s) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-            let flattened = serde_json::json!({ "protected": p, "payload": pl, "signature": s }).to_string();
+            let (p, pl, s) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            let flattened =
+                serde_json::json!({ "protected": p, "payload": pl, "signature": s }).to_string();
             verify_json(&flattened, &vec![key.public()]).unwrap();
             let general = serde_json::json!({ "payload": pl, "signatures": [{ "protected": p, "signature": s }] }).to_string();
             verify_json(&general, &vec![key.public()]).unwrap();
@@ -227,22 +272,56 @@ mod tests {
         };
         let kid = key.kid.as_str();
         let cases = [
-            (serde_json::json!({"alg": "none", "kid": kid}), JoseError::NoneAlg),
-            (serde_json::json!({"alg": "HS256", "kid": kid}), JoseError::UnsupportedAlg("HS256".into())),
-            (serde_json::json!({"alg": "EdDSA", "kid": kid, "crit": ["exp"]}), JoseError::Crit("[\"exp\"]".into())),
-            (serde_json::json!({"alg": "EdDSA", "kid": kid, "jwk": key.public()}), JoseError::EmbeddedKey("jwk".into())),
-            (serde_json::json!({"alg": "EdDSA", "kid": kid, "jku": "https://evil"}), JoseError::EmbeddedKey("jku".into())),
-            (serde_json::json!({"alg": "EdDSA", "kid": kid, "x5u": "https://evil"}), JoseError::EmbeddedKey("x5u".into())),
-            (serde_json::json!({"alg": "EdDSA", "kid": "someone-else"}), JoseError::UnknownKey("someone-else".into())),
-            (serde_json::json!({"alg": "ES256", "kid": kid}), JoseError::UnknownKey(kid.into())),
+            (
+                serde_json::json!({"alg": "none", "kid": kid}),
+                JoseError::NoneAlg,
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "kid": kid}),
+                JoseError::UnsupportedAlg("HS256".into()),
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "crit": ["exp"]}),
+                JoseError::Crit("[\"exp\"]".into()),
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "jwk": key.public()}),
+                JoseError::EmbeddedKey("jwk".into()),
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "jku": "https://evil"}),
+                JoseError::EmbeddedKey("jku".into()),
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "x5u": "https://evil"}),
+                JoseError::EmbeddedKey("x5u".into()),
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": "someone-else"}),
+                JoseError::UnknownKey("someone-else".into()),
+            ),
+            (
+                serde_json::json!({"alg": "ES256", "kid": kid}),
+                JoseError::UnknownKey(kid.into()),
+            ),
         ];
         for (header, expected) in cases {
-            assert_eq!(verify_compact(&forge(header.clone()), &keys).unwrap_err(), expected, "{header}");
+            assert_eq!(
+                verify_compact(&forge(header.clone()), &keys).unwrap_err(),
+                expected,
+                "{header}"
+            );
         }
         let big = serde_json::json!({"alg": "EdDSA", "kid": kid, "pad": "x".repeat(10_000)});
-        assert_eq!(verify_compact(&forge(big), &keys).unwrap_err(), JoseError::HeaderTooLarge);
+        assert_eq!(
+            verify_compact(&forge(big), &keys).unwrap_err(),
+            JoseError::HeaderTooLarge
+        );
         let mut token = sign_compact(b"x", &key, &[]).unwrap();
         token.replace_range(token.len() - 3.., "AAA");
-        assert!(matches!(verify_compact(&token, &keys), Err(JoseError::BadSignature | JoseError::Malformed(_))));
+        assert!(matches!(
+            verify_compact(&token, &keys),
+            Err(JoseError::BadSignature | JoseError::Malformed(_))
+        ));
     }
 }

@@ -96,26 +96,35 @@ pub(crate) fn b64_member(name: &str, text: &str) -> Result<Vec<u8>, JoseError> {
 }
 
 /// Decodes a base64url JSON header object with the size limit.
-pub(crate) fn decode_header(encoded: &str) -> Result<serde_json::Map<String, serde_json::Value>, JoseError> {
+pub(crate) fn decode_header(
+    encoded: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, JoseError> {
     if encoded.len() > MAX_HEADER_BYTES {
         return Err(JoseError::HeaderTooLarge);
     }
     let bytes = b64_member("protected header", encoded)?;
     match serde_json::from_slice(&bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        _ => Err(JoseError::Malformed("protected header is not a JSON object".into())),
+        _ => Err(JoseError::Malformed(
+            "protected header is not a JSON object".into(),
+        )),
     }
 }
 
 /// Refuses `crit`, `zip` and embedded keys in any header of a message.
-pub(crate) fn check_common(header: &serde_json::Map<String, serde_json::Value>) -> Result<(), JoseError> {
+pub(crate) fn check_common(
+    header: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), JoseError> {
     if let Some(crit) = header.get("crit") {
         return Err(JoseError::Crit(crit.to_string()));
     }
     if header.contains_key("zip") {
         return Err(JoseError::Zip);
     }
-    if let Some(name) = FORBIDDEN_HEADERS.iter().find(|name| header.contains_key(**name)) {
+    if let Some(name) = FORBIDDEN_HEADERS
+        .iter()
+        .find(|name| header.contains_key(**name))
+    {
         return Err(JoseError::EmbeddedKey((*name).to_owned()));
     }
     Ok(())

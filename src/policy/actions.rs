@@ -48,6 +48,12 @@ impl Action {
         Action::ShareDocument,
     ];
 
+    /// Actions no request performs: asked of the policy on a party's behalf
+    /// (whether it is entitled to receive a document, for the recipient plan).
+    pub fn is_entitlement(self) -> bool {
+        matches!(self, Action::ReceiveDocument)
+    }
+
     /// The action's name in the Cedar schema.
     pub fn name(self) -> &'static str {
         match self {

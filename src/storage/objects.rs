@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use futures::stream::BoxStream;
-use futures::StreamExt;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+};
 
 use crate::config::{ObjectBackend, Settings};
 use crate::secret::{self, SecretError};
@@ -51,6 +53,8 @@ pub enum ObjectConfigError {
 pub struct Objects {
     store: Arc<dyn ObjectStore>,
     description: String,
+    /// The directory of the local backend, whose writes need an explicit fsync.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 /// Key probed by readiness checks; it need not exist.
@@ -71,6 +75,7 @@ impl Objects {
                 Ok(Objects {
                     store: Arc::new(store),
                     description: format!("local directory {}", dir.display()),
+                    local_dir: Some(dir),
                 })
             }
             ObjectBackend::S3 => {
@@ -118,6 +123,7 @@ impl Objects {
                         s3.bucket,
                         s3.endpoint.as_deref().unwrap_or("AWS")
                     ),
+                    local_dir: None,
                 })
             }
         }
@@ -163,10 +169,41 @@ impl Objects {
         })
     }
 
+    /// Makes a written object durable. S3 acknowledges only durable writes;
+    /// on the local directory the file and its folder are flushed to disk.
+    pub async fn sync(&self, key: &str) -> Result<(), ObjectError> {
+        let Some(dir) = &self.local_dir else {
+            return Ok(());
+        };
+        let path = dir.join(key);
+        let io = |e: std::io::Error| {
+            ObjectError::Unavailable(object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })
+        };
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&path)?.sync_all()?;
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)
+    }
+
     /// Reads an object as a stream of byte chunks.
-    pub async fn stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
+    pub async fn stream(
+        &self,
+        key: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
         let result = self.store.get(&ObjectPath::from(key)).await?;
-        Ok(result.into_stream().map(|r| r.map_err(ObjectError::from)).boxed())
+        Ok(result
+            .into_stream()
+            .map(|r| r.map_err(ObjectError::from))
+            .boxed())
     }
 
     /// Deletes an object; deleting a missing object is not an error.

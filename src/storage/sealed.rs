@@ -47,7 +47,10 @@ pub enum SealError {
 
 fn gcm(key: &[u8; 32]) -> LessSafeKey {
     // AES-256 accepts any 32-byte key.
-    LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM, key).unwrap_or_else(|_| unreachable!("32-byte AES key")))
+    LessSafeKey::new(
+        UnboundKey::new(&aead::AES_256_GCM, key)
+            .unwrap_or_else(|_| unreachable!("32-byte AES key")),
+    )
 }
 
 fn nonce(prefix: &[u8; 7], counter: u32, last: bool) -> Nonce {
@@ -70,7 +73,9 @@ pub struct Sealer {
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Result<Sealer, SealError> {
         let mut prefix = [0u8; 7];
-        SystemRandom::new().fill(&mut prefix).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(&mut prefix)
+            .map_err(|_| SealError::Random)?;
         let mut header = [0u8; HEADER];
         header[..4].copy_from_slice(MAGIC);
         header[4] = VERSION;
@@ -113,7 +118,11 @@ impl Sealer {
     fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) -> Result<(), SealError> {
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce(&self.prefix, self.counter, last), Aad::from(self.header), &mut self.pending)
+            .seal_in_place_separate_tag(
+                nonce(&self.prefix, self.counter, last),
+                Aad::from(self.header),
+                &mut self.pending,
+            )
             .map_err(|_| SealError::Corrupt)?;
         out.extend_from_slice(&self.pending);
         out.extend_from_slice(tag.as_ref());
@@ -148,7 +157,9 @@ impl Opener {
             if self.pending.len() < HEADER {
                 return Ok(());
             }
-            let header: [u8; HEADER] = self.pending[..HEADER].try_into().map_err(|_| SealError::Corrupt)?;
+            let header: [u8; HEADER] = self.pending[..HEADER]
+                .try_into()
+                .map_err(|_| SealError::Corrupt)?;
             if &header[..4] != MAGIC {
                 return Err(SealError::Corrupt);
             }
@@ -174,7 +185,12 @@ impl Opener {
         self.open_chunk(&mut chunk, true, out)
     }
 
-    fn open_chunk(&mut self, chunk: &mut [u8], last: bool, out: &mut Vec<u8>) -> Result<(), SealError> {
+    fn open_chunk(
+        &mut self,
+        chunk: &mut [u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
         let header = self.header.ok_or(SealError::Corrupt)?;
         let prefix: [u8; 7] = header[5..].try_into().map_err(|_| SealError::Corrupt)?;
         let plain = self
@@ -201,7 +217,9 @@ impl Kek {
     /// A new random key, as text for its file.
     pub fn generate_text() -> Result<String, SealError> {
         let mut key = [0u8; 32];
-        SystemRandom::new().fill(&mut key).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| SealError::Random)?;
         Ok(format!("ponte-kek-v1:{}\n", b64(&key)))
     }
 
@@ -209,18 +227,28 @@ impl Kek {
     pub fn load(path: &std::path::Path) -> Result<Kek, SealError> {
         let text = secret::read_string(path, "set server.kek_file or run `ponte init`")?;
         let bad = |m: &str| SealError::Kek(path.display().to_string(), m.to_owned());
-        let encoded = text.strip_prefix("ponte-kek-v1:").ok_or_else(|| bad("unknown format"))?;
+        let encoded = text
+            .strip_prefix("ponte-kek-v1:")
+            .ok_or_else(|| bad("unknown format"))?;
         let key = b64_decode(encoded.trim()).map_err(|_| bad("not base64url"))?;
-        Ok(Kek(key.try_into().map_err(|_| bad("must hold 32 bytes"))?))
+        Ok(Kek(key
+            .try_into()
+            .map_err(|_| bad("must hold 32 bytes"))?))
     }
 
     fn wrap(&self, case: &str, key: &[u8; 32]) -> Result<String, SealError> {
         let mut iv = [0u8; 12];
-        SystemRandom::new().fill(&mut iv).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(&mut iv)
+            .map_err(|_| SealError::Random)?;
         let mut data = key.to_vec();
         let aad = format!("ponte-case-key:v1:{case}");
         let tag = gcm(&self.0)
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(aad.as_bytes()), &mut data)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(aad.as_bytes()),
+                &mut data,
+            )
             .map_err(|_| SealError::Corrupt)?;
         let mut out = iv.to_vec();
         out.extend(data);
@@ -241,7 +269,11 @@ impl Kek {
         let aad = format!("ponte-case-key:v1:{case}");
         let iv: [u8; 12] = iv.try_into().map_err(|_| SealError::Corrupt)?;
         let plain = gcm(&self.0)
-            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(aad.as_bytes()), &mut data)
+            .open_in_place(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(aad.as_bytes()),
+                &mut data,
+            )
             .map_err(|_| SealError::Corrupt)?;
         plain.try_into().map_err(|_| SealError::Corrupt)
     }
@@ -254,7 +286,9 @@ pub async fn case_key(db: &Db, kek: &Kek, case: &str, at: &str) -> Result<[u8; 3
         return Ok(key);
     }
     let mut key = [0u8; 32];
-    SystemRandom::new().fill(&mut key).map_err(|_| SealError::Random)?;
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| SealError::Random)?;
     sqlx::query("insert into case_key (case_id, wrapped, created_at) values ($1, $2, $3) on conflict do nothing")
         .bind(case)
         .bind(kek.wrap(case, &key)?)
@@ -263,11 +297,17 @@ pub async fn case_key(db: &Db, kek: &Kek, case: &str, at: &str) -> Result<[u8; 3
         .await
         .map_err(DbError::from)?;
     // Another replica may have created it first: the stored one wins.
-    existing_case_key(db, kek, case).await?.ok_or(SealError::Corrupt)
+    existing_case_key(db, kek, case)
+        .await?
+        .ok_or(SealError::Corrupt)
 }
 
 /// The key of a case if it exists; an error if it was destroyed.
-pub async fn existing_case_key(db: &Db, kek: &Kek, case: &str) -> Result<Option<[u8; 32]>, SealError> {
+pub async fn existing_case_key(
+    db: &Db,
+    kek: &Kek,
+    case: &str,
+) -> Result<Option<[u8; 32]>, SealError> {
     let row = sqlx::query("select wrapped, destroyed_at from case_key where case_id = $1")
         .bind(case)
         .fetch_optional(db.pool())
@@ -328,7 +368,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             for step in [1000, CHUNK, 7 * CHUNK] {
                 let sealed = seal_all(&key, &data, step);
-                assert_eq!(open_all(&key, &sealed, 999).unwrap(), data, "len {len} step {step}");
+                assert_eq!(
+                    open_all(&key, &sealed, 999).unwrap(),
+                    data,
+                    "len {len} step {step}"
+                );
             }
         }
     }
@@ -339,14 +383,20 @@ mod tests {
         let data = vec![1u8; 2 * CHUNK + 10];
         let sealed = seal_all(&key, &data, CHUNK);
         let truncated = &sealed[..HEADER + CHUNK + TAG];
-        assert!(open_all(&key, truncated, 5000).is_err(), "a stream cut at a chunk boundary");
+        assert!(
+            open_all(&key, truncated, 5000).is_err(),
+            "a stream cut at a chunk boundary"
+        );
         let mut flipped = sealed.clone();
         flipped[HEADER + 3] ^= 1;
         assert!(open_all(&key, &flipped, 5000).is_err());
         assert!(open_all(&[8u8; 32], &sealed, 5000).is_err());
         let mut future = sealed.clone();
         future[4] = 2;
-        assert!(matches!(open_all(&key, &future, 5000), Err(SealError::Version)));
+        assert!(matches!(
+            open_all(&key, &future, 5000),
+            Err(SealError::Version)
+        ));
     }
 
     #[test]
@@ -355,6 +405,9 @@ mod tests {
         let key = [9u8; 32];
         let wrapped = kek.wrap("case-a", &key).unwrap();
         assert_eq!(kek.unwrap("case-a", &wrapped).unwrap(), key);
-        assert!(kek.unwrap("case-b", &wrapped).is_err(), "a wrapped key is bound to its case");
+        assert!(
+            kek.unwrap("case-b", &wrapped).is_err(),
+            "a wrapped key is bound to its case"
+        );
     }
 }

@@ -322,54 +322,158 @@ async fn document_commands_submit_fetch_share_list_and_verify_the_receipt() {
     std::fs::write(&file, "Famiglia rintracciata a Elbasan.").unwrap();
     let as_party = |party: &str, args: &[&str]| {
         let mut command = ponte(app.data_dir());
-        command.args(args).args(["--as", party, "--broker", &app.url()]);
+        command
+            .args(args)
+            .args(["--as", party, "--broker", &app.url()]);
         command
     };
 
-    let submitted = run(&mut as_party("iom-tirana", &[
-        "doc", "submit", "--case", &case, "--type", "family_assessment", "--purpose", "best_interest_assessment",
-        "--subject", "subj-child-1", "--media-type", "text/plain", file.to_str().unwrap(),
-    ]))
+    let submitted = run(&mut as_party(
+        "iom-tirana",
+        &[
+            "doc",
+            "submit",
+            "--case",
+            &case,
+            "--type",
+            "family_assessment",
+            "--purpose",
+            "best_interest_assessment",
+            "--subject",
+            "subj-child-1",
+            "--media-type",
+            "text/plain",
+            file.to_str().unwrap(),
+        ],
+    ))
     .await;
-    let doc = stdout(&submitted).split_whitespace().next().unwrap().to_owned();
+    let doc = stdout(&submitted)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(doc.starts_with("doc-"), "{}", stdout(&submitted));
     let receipt = work.path().join("assessment.txt.receipt.jws");
     assert!(receipt.exists());
 
-    let verified = run(ponte(app.data_dir()).args(["receipt", "verify", receipt.to_str().unwrap(), "--broker", &app.url()])).await;
+    let verified = run(ponte(app.data_dir()).args([
+        "receipt",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--broker",
+        &app.url(),
+    ]))
+    .await;
     assert!(stdout(&verified).contains(&doc));
     // Offline, with a saved JWKS.
     let jwks: Value = app.anonymous().get("/.well-known/jwks.json").await.unwrap();
     let jwks_file = work.path().join("broker.jwks");
     std::fs::write(&jwks_file, jwks.to_string()).unwrap();
-    run(ponte(app.data_dir()).args(["receipt", "verify", receipt.to_str().unwrap(), "--jwks", jwks_file.to_str().unwrap(), "--broker", "https://127.0.0.1:9"])).await;
+    run(ponte(app.data_dir()).args([
+        "receipt",
+        "verify",
+        receipt.to_str().unwrap(),
+        "--jwks",
+        jwks_file.to_str().unwrap(),
+        "--broker",
+        "https://127.0.0.1:9",
+    ]))
+    .await;
     let forged = work.path().join("forged.jws");
     let text = std::fs::read_to_string(&receipt).unwrap();
     std::fs::write(&forged, text.replacen('.', ".e", 1)).unwrap();
-    let bad = ponte(app.data_dir()).args(["receipt", "verify", forged.to_str().unwrap(), "--jwks", jwks_file.to_str().unwrap()]).output().await.unwrap();
+    let bad = ponte(app.data_dir())
+        .args([
+            "receipt",
+            "verify",
+            forged.to_str().unwrap(),
+            "--jwks",
+            jwks_file.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
     assert!(!bad.status.success());
 
     let out = work.path().join("read.txt");
     let envelope = work.path().join("envelope.json");
-    run(&mut as_party("comune-torino", &[
-        "doc", "fetch", "--purpose", "best_interest_assessment", &doc, "-o", out.to_str().unwrap(), "--envelope", envelope.to_str().unwrap(),
-    ]))
+    run(&mut as_party(
+        "comune-torino",
+        &[
+            "doc",
+            "fetch",
+            "--purpose",
+            "best_interest_assessment",
+            &doc,
+            "-o",
+            out.to_str().unwrap(),
+            "--envelope",
+            envelope.to_str().unwrap(),
+        ],
+    ))
     .await;
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
     let jwe: Value = serde_json::from_slice(&std::fs::read(&envelope).unwrap()).unwrap();
     assert!(jwe["recipients"].is_array() && jwe["ciphertext"].is_string());
 
-    app.attach(&case, "tm-roma", "ministry-labour").await.unwrap();
-    run(&mut as_party("iom-tirana", &["doc", "share", &doc, "--party", "tm-roma", "--purpose", "judicial_decision"])).await;
+    app.attach(&case, "tm-roma", "ministry-labour")
+        .await
+        .unwrap();
+    run(&mut as_party(
+        "iom-tirana",
+        &[
+            "doc",
+            "share",
+            &doc,
+            "--party",
+            "tm-roma",
+            "--purpose",
+            "judicial_decision",
+        ],
+    ))
+    .await;
     let court_copy = work.path().join("court.txt");
-    run(&mut as_party("tm-roma", &["doc", "fetch", "--purpose", "judicial_decision", &doc, "-o", court_copy.to_str().unwrap()])).await;
-    assert_eq!(std::fs::read(&court_copy).unwrap(), std::fs::read(&file).unwrap());
+    run(&mut as_party(
+        "tm-roma",
+        &[
+            "doc",
+            "fetch",
+            "--purpose",
+            "judicial_decision",
+            &doc,
+            "-o",
+            court_copy.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        std::fs::read(&court_copy).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
 
-    let listed = run(&mut as_party("tm-roma", &["--json", "doc", "list", "--case", &case])).await;
+    let listed = run(&mut as_party(
+        "tm-roma",
+        &["--json", "doc", "list", "--case", &case],
+    ))
+    .await;
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["id"], doc.as_str());
 
-    let refused = as_party("iom-dakar", &["doc", "fetch", "--purpose", "family_tracing", &doc, "-o", "/dev/null"]).output().await.unwrap();
+    let refused = as_party(
+        "iom-dakar",
+        &[
+            "doc",
+            "fetch",
+            "--purpose",
+            "family_tracing",
+            &doc,
+            "-o",
+            "/dev/null",
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
 }

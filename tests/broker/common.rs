@@ -210,7 +210,8 @@ impl TestApp {
             ponte::jose::KeyUse::Sign => "sign.jwk",
             ponte::jose::KeyUse::Encrypt => "enc.jwk",
         };
-        let text = std::fs::read_to_string(self.data_dir().join("parties").join(party).join(file)).unwrap();
+        let text = std::fs::read_to_string(self.data_dir().join("parties").join(party).join(file))
+            .unwrap();
         ponte::jose::Jwk::parse(&text).unwrap()
     }
 
@@ -223,7 +224,11 @@ impl TestApp {
         purpose: &str,
         document: &[u8],
     ) -> ponte::documents::party::Prepared {
-        let plan = self.client(author).plan(case, document_type, purpose).await.unwrap();
+        let plan = self
+            .client(author)
+            .plan(case, document_type, purpose)
+            .await
+            .unwrap();
         let keys: Vec<ponte::jose::Jwk> = plan
             .recipients
             .iter()
@@ -256,14 +261,33 @@ impl TestApp {
     }
 
     /// Fetches and opens a document as `reader`.
-    pub async fn open(&self, reader: &str, document: &str, purpose: &str) -> Result<ponte::documents::party::Opened, ClientError> {
+    pub async fn open(
+        &self,
+        reader: &str,
+        document: &str,
+        purpose: &str,
+    ) -> Result<ponte::documents::party::Opened, ClientError> {
         let fetched = self.client(reader).envelope(document, purpose).await?;
         let jwks: serde_json::Value = self.client(reader).get("/.well-known/jwks.json").await?;
-        let receipt = ponte::documents::receipt::Receipt::verify(&fetched.receipt, &ponte::documents::receipt::jwks_keys(&jwks)).unwrap();
-        let author_jwks: serde_json::Value = self.client(reader).get(&format!("/v1/parties/{}/jwks.json", receipt.submitter)).await?;
+        let receipt = ponte::documents::receipt::Receipt::verify(
+            &fetched.receipt,
+            &ponte::documents::receipt::jwks_keys(&jwks),
+        )
+        .unwrap();
+        let author_jwks: serde_json::Value = self
+            .client(reader)
+            .get(&format!("/v1/parties/{}/jwks.json", receipt.submitter))
+            .await?;
         let author_keys = ponte::documents::receipt::jwks_keys(&author_jwks);
         let mine = vec![self.private_key(reader, ponte::jose::KeyUse::Encrypt)];
-        Ok(ponte::documents::party::open(&fetched.envelope, &fetched.manifest, &receipt.submitter, &author_keys, &mine).unwrap())
+        Ok(ponte::documents::party::open(
+            &fetched.envelope,
+            &fetched.manifest,
+            &receipt.submitter,
+            &author_keys,
+            &mine,
+        )
+        .unwrap())
     }
 
     /// Every object key in the local object directory.
@@ -290,7 +314,10 @@ impl TestApp {
 
     /// Uploads not yet committed.
     pub async fn pending_uploads(&self) -> i64 {
-        sqlx::query_scalar("select count(*) from pending_upload").fetch_one(self.db.pool()).await.unwrap()
+        sqlx::query_scalar("select count(*) from pending_upload")
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap()
     }
 
     /// Stops accepting and waits for in-flight requests.

@@ -27,11 +27,20 @@ crate::on_both_databases!(
     an_upload_that_never_completes_is_invisible_and_swept,
 );
 
-const ASSESSMENT: &[u8] = b"Family assessment: the mother lives in Elbasan and wishes the child to return.";
+const ASSESSMENT: &[u8] =
+    b"Family assessment: the mother lives in Elbasan and wishes the child to return.";
 
 async fn assessed_case(app: &TestApp) -> (String, String) {
     let case = app.case_with_mission().await;
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", ASSESSMENT).await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
     let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
     assert_eq!(status, 201);
     (case, answer.document.id.to_string())
@@ -40,29 +49,69 @@ async fn assessed_case(app: &TestApp) -> (String, String) {
 async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let case = app.case_with_mission().await;
-    let plan = app.client("iom-tirana").plan(&case, "family_assessment", "best_interest_assessment").await.unwrap();
+    let plan = app
+        .client("iom-tirana")
+        .plan(&case, "family_assessment", "best_interest_assessment")
+        .await
+        .unwrap();
     let mut parties: Vec<&str> = plan.recipients.iter().map(|p| p.party.as_str()).collect();
     parties.sort();
-    assert_eq!(parties, ["comune-torino", "iom-rome", "iom-tirana", "ministry-labour"]);
-    assert!(plan.recipients.iter().all(|p| p.keys.len() == 1 && p.keys[0]["use"] == "enc"));
+    assert_eq!(
+        parties,
+        ["comune-torino", "iom-rome", "iom-tirana", "ministry-labour"]
+    );
+    assert!(plan
+        .recipients
+        .iter()
+        .all(|p| p.keys.len() == 1 && p.keys[0]["use"] == "enc"));
     assert_eq!(serde_json::to_value(plan.basis).unwrap(), "consent");
 
-    let plan = app.client("iom-tirana").plan(&case, "child_hearing", "judicial_decision").await.unwrap();
+    let plan = app
+        .client("iom-tirana")
+        .plan(&case, "child_hearing", "judicial_decision")
+        .await
+        .unwrap();
     let parties: Vec<&str> = plan.recipients.iter().map(|p| p.party.as_str()).collect();
     assert_eq!(parties, ["ministry-labour"], "no unnecessary communication: a hearing goes to the court and guardian only, once attached");
 
-    let err = app.client("iom-dakar").plan(&case, "family_assessment", "best_interest_assessment").await.unwrap_err();
+    let err = app
+        .client("iom-dakar")
+        .plan(&case, "family_assessment", "best_interest_assessment")
+        .await
+        .unwrap_err();
     assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")));
-    let err = app.client("iom-tirana").plan(&case, "family_assessment", "marketing").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("invalid_purpose")));
-    let err = app.client("iom-tirana").plan(&case, "love_letter", "family_tracing").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("invalid_document_type")));
+    let err = app
+        .client("iom-tirana")
+        .plan(&case, "family_assessment", "marketing")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("invalid_purpose"))
+    );
+    let err = app
+        .client("iom-tirana")
+        .plan(&case, "love_letter", "family_tracing")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("invalid_document_type"))
+    );
 }
 
 async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let case = app.case_with_mission().await;
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", ASSESSMENT).await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
     let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
     assert_eq!(status, 201);
 
@@ -75,11 +124,18 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
 
     let doc = answer.document.id.to_string();
     for reader in ["ministry-labour", "iom-rome", "comune-torino", "iom-tirana"] {
-        let opened = app.open(reader, &doc, "best_interest_assessment").await.unwrap();
+        let opened = app
+            .open(reader, &doc, "best_interest_assessment")
+            .await
+            .unwrap();
         assert_eq!(opened.plaintext, ASSESSMENT, "{reader}");
         assert!(opened.as_submitted);
     }
-    let err = app.client("iom-dakar").envelope(&doc, "best_interest_assessment").await.unwrap_err();
+    let err = app
+        .client("iom-dakar")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap_err();
     assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")));
 
     let (_, read) = audit::recent(&app.db, 20)
@@ -90,15 +146,26 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
         .unwrap();
     assert_eq!(read.outcome, Outcome::Allow);
     assert_eq!(read.resource, format!("document:{doc}"));
-    assert_eq!(read.detail["context"]["purpose"], "best_interest_assessment");
+    assert_eq!(
+        read.detail["context"]["purpose"],
+        "best_interest_assessment"
+    );
     assert_eq!(read.policy_ids, ["recipient-reads-document"]);
 
-    let listed: Vec<Value> = app.client("comune-torino").get(&format!("/v1/cases/{case}/documents")).await.unwrap();
+    let listed: Vec<Value> = app
+        .client("comune-torino")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["document_type"], "family_assessment");
     assert_eq!(listed[0]["author"], "iom-tirana");
     assert!(listed[0].get("content").is_none());
-    let listed: Vec<Value> = app.client("iom-dakar").get(&format!("/v1/cases/{case}/documents")).await.unwrap_or_default();
+    let listed: Vec<Value> = app
+        .client("iom-dakar")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap_or_default();
     assert!(listed.is_empty());
 }
 
@@ -110,13 +177,25 @@ async fn the_broker_stores_only_ciphertext_under_its_own_seal(backend: Backend) 
     let raw = std::fs::read(&objects[0]).unwrap();
     assert_eq!(&raw[..5], b"PNTE\x01", "the broker's versioned seal");
     let text = String::from_utf8_lossy(&raw);
-    assert!(!text.contains("Elbasan") && !text.contains("protected") && !text.contains("recipients"));
+    assert!(
+        !text.contains("Elbasan") && !text.contains("protected") && !text.contains("recipients")
+    );
 }
 
-async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice(backend: Backend) {
+async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend).await;
     let case = app.case_with_mission().await;
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", ASSESSMENT).await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
     let (first_status, first) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
     let (again_status, again) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
     assert_eq!((first_status, again_status), (201, 200));
@@ -125,34 +204,72 @@ async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_t
     assert_eq!(app.local_objects().len(), 1);
 
     // Same id, other bytes: refused.
-    let mut other = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", b"other").await;
+    let mut other = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"other",
+        )
+        .await;
     let mut manifest = other.manifest.clone();
     manifest.document_id = prepared.manifest.document_id.clone();
-    other.manifest_token = manifest.sign(&app.private_key("iom-tirana", KeyUse::Sign)).unwrap();
+    other.manifest_token = manifest
+        .sign(&app.private_key("iom-tirana", KeyUse::Sign))
+        .unwrap();
     let err = app.submit("iom-tirana", &case, &other).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(409), Some("document_id_conflict")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("document_id_conflict"))
+    );
     assert_eq!(app.local_objects().len(), 1);
 }
 
 async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let case = app.case_with_mission().await;
-    let good = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", ASSESSMENT).await;
+    let good = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
     let signing = app.private_key("iom-tirana", KeyUse::Sign);
     let resign = |manifest: &ponte::documents::Manifest| manifest.sign(&signing).unwrap();
 
     // One flipped byte in the envelope.
     let mut flipped = good.clone();
     let at = flipped.envelope.len() / 2;
-    flipped.envelope[at] = if flipped.envelope[at] == b'A' { b'B' } else { b'A' };
+    flipped.envelope[at] = if flipped.envelope[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     // The manifest signed with another party's key.
     let mut foreign = good.clone();
-    foreign.manifest_token = good.manifest.sign(&app.private_key("tm-roma", KeyUse::Sign)).unwrap();
+    foreign.manifest_token = good
+        .manifest
+        .sign(&app.private_key("tm-roma", KeyUse::Sign))
+        .unwrap();
     // A recipient outside the plan.
     let dakar = app.private_key("iom-dakar", KeyUse::Encrypt).public();
     let mut keys: Vec<ponte::jose::Jwk> = Vec::new();
-    for p in app.client("iom-tirana").plan(&case, "family_assessment", "best_interest_assessment").await.unwrap().recipients {
-        keys.extend(p.keys.iter().map(|k| serde_json::from_value(k.clone()).unwrap()));
+    for p in app
+        .client("iom-tirana")
+        .plan(&case, "family_assessment", "best_interest_assessment")
+        .await
+        .unwrap()
+        .recipients
+    {
+        keys.extend(
+            p.keys
+                .iter()
+                .map(|k| serde_json::from_value(k.clone()).unwrap()),
+        );
     }
     keys.push(dakar.clone());
     let draft = party::Draft {
@@ -179,22 +296,69 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     jwe["ciphertext"] = Value::String("not*base64".into());
     let bad_base64 = garbage(jwe.to_string().as_bytes());
     let mut jwe = Jwe::parse(&good.envelope).unwrap();
-    jwe.recipients[0].header.as_mut().unwrap().insert("alg".into(), "RSA1_5".into());
+    jwe.recipients[0]
+        .header
+        .as_mut()
+        .unwrap()
+        .insert("alg".into(), "RSA1_5".into());
     let rsa = garbage(jwe.to_json().as_bytes());
 
     let cases: Vec<(&str, &party::Prepared, &str, u16, &str)> = vec![
-        ("flipped byte", &flipped, case.as_str(), 422, "envelope_hash_mismatch"),
-        ("foreign signature", &foreign, case.as_str(), 422, "manifest_key_not_registered"),
-        ("recipient outside the plan", &outside, case.as_str(), 422, "recipient_not_in_plan"),
-        ("malformed JSON", &not_json, case.as_str(), 400, "malformed_envelope"),
-        ("bad base64", &bad_base64, case.as_str(), 400, "malformed_envelope"),
-        ("unsupported algorithm", &rsa, case.as_str(), 422, "unsupported_algorithm"),
+        (
+            "flipped byte",
+            &flipped,
+            case.as_str(),
+            422,
+            "envelope_hash_mismatch",
+        ),
+        (
+            "foreign signature",
+            &foreign,
+            case.as_str(),
+            422,
+            "manifest_key_not_registered",
+        ),
+        (
+            "recipient outside the plan",
+            &outside,
+            case.as_str(),
+            422,
+            "recipient_not_in_plan",
+        ),
+        (
+            "malformed JSON",
+            &not_json,
+            case.as_str(),
+            400,
+            "malformed_envelope",
+        ),
+        (
+            "bad base64",
+            &bad_base64,
+            case.as_str(),
+            400,
+            "malformed_envelope",
+        ),
+        (
+            "unsupported algorithm",
+            &rsa,
+            case.as_str(),
+            422,
+            "unsupported_algorithm",
+        ),
     ];
     for (what, prepared, case, status, code) in cases {
         let err = app.submit("iom-tirana", case, prepared).await.unwrap_err();
-        assert_eq!((err.status(), err.code()), (Some(status), Some(code)), "{what}: {err}");
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(status), Some(code)),
+            "{what}: {err}"
+        );
         if what == "recipient outside the plan" {
-            assert!(err.to_string().contains(&dakar.kid), "the error names the key: {err}");
+            assert!(
+                err.to_string().contains(&dakar.kid),
+                "the error names the key: {err}"
+            );
         }
     }
     let unknown_case = "case-aaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -202,107 +366,250 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     let mut m = good.manifest.clone();
     m.case = ponte::cases::CaseId::parse(unknown_case).unwrap();
     elsewhere.manifest_token = resign(&m);
-    let err = app.submit("iom-tirana", unknown_case, &elsewhere).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some("case_not_found")));
+    let err = app
+        .submit("iom-tirana", unknown_case, &elsewhere)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("case_not_found"))
+    );
     let response = app
         .client("iom-tirana")
         .http()
-        .post(app.client("iom-tirana").url(&format!("/v1/cases/{case}/documents")))
+        .post(
+            app.client("iom-tirana")
+                .url(&format!("/v1/cases/{case}/documents")),
+        )
         .body(good.envelope.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 400, "no manifest header");
 
-    let listed: Vec<Value> = app.client("ministry-labour").get(&format!("/v1/cases/{case}/documents")).await.unwrap();
+    let listed: Vec<Value> = app
+        .client("ministry-labour")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap();
     assert!(listed.is_empty(), "nothing partial is stored");
     assert!(app.local_objects().is_empty(), "{:?}", app.local_objects());
     assert_eq!(app.pending_uploads().await, 0);
     let rejected = audit::recent(&app.db, 50).await.unwrap();
-    assert!(rejected.iter().filter(|(_, e)| e.action == "DocumentRejected").count() >= 5);
+    assert!(
+        rejected
+            .iter()
+            .filter(|(_, e)| e.action == "DocumentRejected")
+            .count()
+            >= 5
+    );
 }
 
 async fn a_court_attached_later_reads_the_assessment_after_a_share(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (case, doc) = assessed_case(&app).await;
-    let before = app.client("iom-tirana").envelope(&doc, "best_interest_assessment").await.unwrap();
-    app.attach(&case, "tm-roma", "ministry-labour").await.unwrap();
-    let err = app.client("tm-roma").envelope(&doc, "judicial_decision").await.unwrap_err();
+    let before = app
+        .client("iom-tirana")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap();
+    app.attach(&case, "tm-roma", "ministry-labour")
+        .await
+        .unwrap();
+    let err = app
+        .client("tm-roma")
+        .envelope(&doc, "judicial_decision")
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(403), "not yet a recipient");
 
     let court_key = app.private_key("tm-roma", KeyUse::Encrypt).public();
-    let entry = party::share_entry(&before.envelope, &[app.private_key("iom-tirana", KeyUse::Encrypt)], &court_key).unwrap();
-    let shared = app.client("iom-tirana").share(&doc, "tm-roma", "judicial_decision", &entry).await.unwrap();
+    let entry = party::share_entry(
+        &before.envelope,
+        &[app.private_key("iom-tirana", KeyUse::Encrypt)],
+        &court_key,
+    )
+    .unwrap();
+    let shared = app
+        .client("iom-tirana")
+        .share(&doc, "tm-roma", "judicial_decision", &entry)
+        .await
+        .unwrap();
     assert_eq!(shared.kid, court_key.kid);
-    let again = app.client("iom-tirana").share(&doc, "tm-roma", "judicial_decision", &entry).await.unwrap_err();
-    assert_eq!((again.status(), again.code()), (Some(409), Some("already_recipient")));
+    let again = app
+        .client("iom-tirana")
+        .share(&doc, "tm-roma", "judicial_decision", &entry)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (again.status(), again.code()),
+        (Some(409), Some("already_recipient"))
+    );
 
-    let opened = app.open("tm-roma", &doc, "judicial_decision").await.unwrap();
+    let opened = app
+        .open("tm-roma", &doc, "judicial_decision")
+        .await
+        .unwrap();
     assert_eq!(opened.plaintext, ASSESSMENT);
     assert!(!opened.as_submitted);
-    let after = app.client("ministry-labour").envelope(&doc, "case_oversight").await.unwrap();
-    let (old, new) = (Jwe::parse(&before.envelope).unwrap(), Jwe::parse(&after.envelope).unwrap());
-    assert_eq!((&old.protected, &old.iv, &old.ciphertext, &old.tag), (&new.protected, &new.iv, &new.ciphertext, &new.tag));
+    let after = app
+        .client("ministry-labour")
+        .envelope(&doc, "case_oversight")
+        .await
+        .unwrap();
+    let (old, new) = (
+        Jwe::parse(&before.envelope).unwrap(),
+        Jwe::parse(&after.envelope).unwrap(),
+    );
+    assert_eq!(
+        (&old.protected, &old.iv, &old.ciphertext, &old.tag),
+        (&new.protected, &new.iv, &new.ciphertext, &new.tag)
+    );
     assert_eq!(new.recipients.len(), old.recipients.len() + 1);
-    assert_eq!(app.open("comune-torino", &doc, "best_interest_assessment").await.unwrap().plaintext, ASSESSMENT);
+    assert_eq!(
+        app.open("comune-torino", &doc, "best_interest_assessment")
+            .await
+            .unwrap()
+            .plaintext,
+        ASSESSMENT
+    );
 }
 
 async fn a_share_to_a_party_not_entitled_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_case, doc) = assessed_case(&app).await;
-    let fetched = app.client("iom-tirana").envelope(&doc, "best_interest_assessment").await.unwrap();
+    let fetched = app
+        .client("iom-tirana")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap();
     let mine = [app.private_key("iom-tirana", KeyUse::Encrypt)];
     let dakar = app.private_key("iom-dakar", KeyUse::Encrypt).public();
     let entry = party::share_entry(&fetched.envelope, &mine, &dakar).unwrap();
-    let err = app.client("iom-tirana").share(&doc, "iom-dakar", "best_interest_assessment", &entry).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")), "Dakar is not on the case");
+    let err = app
+        .client("iom-tirana")
+        .share(&doc, "iom-dakar", "best_interest_assessment", &entry)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("forbidden")),
+        "Dakar is not on the case"
+    );
     // A non-holder cannot share either, and an entry for a key the party does not own is refused.
     let court = app.private_key("tm-roma", KeyUse::Encrypt).public();
-    let err = app.client("iom-tirana").share(&doc, "iom-rome", "best_interest_assessment", &party::share_entry(&fetched.envelope, &mine, &court).unwrap()).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(422), Some("recipient_not_in_plan")));
-    let err = app.client("iom-dakar").share(&doc, "iom-rome", "best_interest_assessment", &entry).await.unwrap_err();
+    let err = app
+        .client("iom-tirana")
+        .share(
+            &doc,
+            "iom-rome",
+            "best_interest_assessment",
+            &party::share_entry(&fetched.envelope, &mine, &court).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("recipient_not_in_plan"))
+    );
+    let err = app
+        .client("iom-dakar")
+        .share(&doc, "iom-rome", "best_interest_assessment", &entry)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(403));
 }
 
 async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (case, doc) = assessed_case(&app).await;
-    let mut correction = app.prepare("iom-tirana", &case, "correction", "best_interest_assessment", b"The mother lives in Durres.").await;
+    let mut correction = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "correction",
+            "best_interest_assessment",
+            b"The mother lives in Durres.",
+        )
+        .await;
     let mut manifest = correction.manifest.clone();
     manifest.supersedes = Some(ponte::documents::DocumentId::parse(&doc).unwrap());
-    correction.manifest_token = manifest.sign(&app.private_key("iom-tirana", KeyUse::Sign)).unwrap();
+    correction.manifest_token = manifest
+        .sign(&app.private_key("iom-tirana", KeyUse::Sign))
+        .unwrap();
     let (status, answer) = app.submit("iom-tirana", &case, &correction).await.unwrap();
     assert_eq!(status, 201);
-    assert_eq!(answer.document.supersedes.as_ref().map(|d| d.as_str()), Some(doc.as_str()));
-    let listed: Vec<Value> = app.client("ministry-labour").get(&format!("/v1/cases/{case}/documents")).await.unwrap();
+    assert_eq!(
+        answer.document.supersedes.as_ref().map(|d| d.as_str()),
+        Some(doc.as_str())
+    );
+    let listed: Vec<Value> = app
+        .client("ministry-labour")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
     let old = listed.iter().find(|d| d["id"] == doc.as_str()).unwrap();
     assert_eq!(old["current"], false);
-    assert!(app.open("ministry-labour", &doc, "case_oversight").await.is_ok(), "the superseded version is kept");
+    assert!(
+        app.open("ministry-labour", &doc, "case_oversight")
+            .await
+            .is_ok(),
+        "the superseded version is kept"
+    );
 
-    let mut twice = app.prepare("iom-tirana", &case, "correction", "best_interest_assessment", b"again").await;
+    let mut twice = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "correction",
+            "best_interest_assessment",
+            b"again",
+        )
+        .await;
     twice.manifest_token = {
         let mut m = twice.manifest.clone();
         m.supersedes = Some(ponte::documents::DocumentId::parse(&doc).unwrap());
-        m.sign(&app.private_key("iom-tirana", KeyUse::Sign)).unwrap()
+        m.sign(&app.private_key("iom-tirana", KeyUse::Sign))
+            .unwrap()
     };
     let err = app.submit("iom-tirana", &case, &twice).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(409), Some("cannot_supersede")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("cannot_supersede"))
+    );
 }
 
 async fn destroying_the_case_key_makes_the_case_unreadable(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (case, doc) = assessed_case(&app).await;
-    app.open("ministry-labour", &doc, "case_oversight").await.unwrap();
-    let sealed_bytes = std::fs::read(&app.local_objects()[0]).unwrap();
-    ponte::storage::sealed::unchecked_destroy_case_key(&app.db, &case, &rfc3339(time::OffsetDateTime::now_utc()))
+    app.open("ministry-labour", &doc, "case_oversight")
         .await
         .unwrap();
-    let err = app.client("ministry-labour").envelope(&doc, "case_oversight").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(410), Some("content_erased")));
+    let sealed_bytes = std::fs::read(&app.local_objects()[0]).unwrap();
+    ponte::storage::sealed::unchecked_destroy_case_key(
+        &app.db,
+        &case,
+        &rfc3339(time::OffsetDateTime::now_utc()),
+    )
+    .await
+    .unwrap();
+    let err = app
+        .client("ministry-labour")
+        .envelope(&doc, "case_oversight")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(410), Some("content_erased"))
+    );
     // The object is still there, but no key in the broker opens it any more.
     let kek = ponte::storage::sealed::Kek::load(&app.data_dir().join("broker/kek.key")).unwrap();
-    assert!(ponte::storage::sealed::existing_case_key(&app.db, &kek, &case).await.is_err());
+    assert!(
+        ponte::storage::sealed::existing_case_key(&app.db, &kek, &case)
+            .await
+            .is_err()
+    );
     let wrapped: String = sqlx::query_scalar("select wrapped from case_key where case_id = $1")
         .bind(&case)
         .fetch_one(app.db.pool())
@@ -311,8 +618,19 @@ async fn destroying_the_case_key_makes_the_case_unreadable(backend: Backend) {
     assert_eq!(wrapped, "", "the wrapped key itself is gone");
     assert_eq!(&sealed_bytes[..4], b"PNTE");
     // A new submission on an erased case is refused too.
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", b"x").await;
-    let err = app.submit("iom-tirana", &case, &prepared).await.unwrap_err();
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"x",
+        )
+        .await;
+    let err = app
+        .submit("iom-tirana", &case, &prepared)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(410));
 }
 
@@ -322,19 +640,46 @@ async fn an_oversize_envelope_is_refused_before_its_body_is_read(backend: Backen
     settings.documents.max_envelope_bytes = 2_000;
     let app = TestApp::spawn_with(dir, settings).await;
     let case = app.case_with_mission().await;
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", &[b'x'; 5_000]).await;
-    let err = app.submit("iom-tirana", &case, &prepared).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(413), Some("payload_too_large")));
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &[b'x'; 5_000],
+        )
+        .await;
+    let err = app
+        .submit("iom-tirana", &case, &prepared)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(413), Some("payload_too_large"))
+    );
     assert!(app.local_objects().is_empty());
-    assert_eq!(app.pending_uploads().await, 0, "refused before any upload began");
+    assert_eq!(
+        app.pending_uploads().await,
+        0,
+        "refused before any upload began"
+    );
 }
 
 async fn an_upload_that_never_completes_is_invisible_and_swept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let case = app.case_with_mission().await;
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", &vec![b'z'; 3_000_000]).await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &vec![b'z'; 3_000_000],
+        )
+        .await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let body =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let client = app.client("iom-tirana");
     let request = client
         .http()
@@ -342,20 +687,42 @@ async fn an_upload_that_never_completes_is_invisible_and_swept(backend: Backend)
         .header("ponte-manifest", prepared.manifest_token.clone())
         .body(reqwest::Body::wrap_stream(body));
     let in_flight = tokio::spawn(request.send());
-    tx.send(Ok(bytes::Bytes::copy_from_slice(&prepared.envelope[..1_500_000]))).await.unwrap();
-    common::eventually("the upload has begun", || async { app.pending_uploads().await == 1 }).await;
+    tx.send(Ok(bytes::Bytes::copy_from_slice(
+        &prepared.envelope[..1_500_000],
+    )))
+    .await
+    .unwrap();
+    common::eventually("the upload has begun", || async {
+        app.pending_uploads().await == 1
+    })
+    .await;
     // The client goes away mid-upload.
     in_flight.abort();
     drop(tx);
     let doc = prepared.manifest.document_id.to_string();
-    let err = app.client("ministry-labour").envelope(&doc, "case_oversight").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some("document_not_found")));
+    let err = app
+        .client("ministry-labour")
+        .envelope(&doc, "case_oversight")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("document_not_found"))
+    );
 
     // Whatever the broker could not clean up at once, the sweep removes after the grace period.
     let later = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
-    exchange::sweep(&app.db, &app.state_objects(), later).await.unwrap();
+    exchange::sweep(&app.db, &app.state_objects(), later)
+        .await
+        .unwrap();
     assert_eq!(app.pending_uploads().await, 0);
-    assert!(app.local_objects().iter().all(|p| !p.to_string_lossy().contains(&doc)), "{:?}", app.local_objects());
+    assert!(
+        app.local_objects()
+            .iter()
+            .all(|p| !p.to_string_lossy().contains(&doc)),
+        "{:?}",
+        app.local_objects()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,14 +730,41 @@ async fn a_document_round_trips_through_s3() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = common::settings(dir.path(), Backend::Sqlite).await;
     let path = dir.path().to_owned();
-    common::use_s3(&mut settings, &path, &required_env("PONTE_TEST_S3_ENDPOINT"));
+    common::use_s3(
+        &mut settings,
+        &path,
+        &required_env("PONTE_TEST_S3_ENDPOINT"),
+    );
     let app = TestApp::spawn_with(dir, settings).await;
     let case = app.case_with_mission().await;
     let big: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
-    let prepared = app.prepare("iom-tirana", &case, "family_assessment", "best_interest_assessment", &big).await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &big,
+        )
+        .await;
     let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
-    assert_eq!(status, 201, "a multipart upload of {} bytes", prepared.envelope.len());
-    let opened = app.open("ministry-labour", &answer.document.id.to_string(), "case_oversight").await.unwrap();
+    assert_eq!(
+        status,
+        201,
+        "a multipart upload of {} bytes",
+        prepared.envelope.len()
+    );
+    let opened = app
+        .open(
+            "ministry-labour",
+            &answer.document.id.to_string(),
+            "case_oversight",
+        )
+        .await
+        .unwrap();
     assert!(opened.plaintext == big);
-    assert!(app.local_objects().is_empty(), "nothing went to the local directory");
+    assert!(
+        app.local_objects().is_empty(),
+        "nothing went to the local directory"
+    );
 }

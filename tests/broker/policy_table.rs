@@ -136,3 +136,209 @@ fn a_party_cannot_read_another_party_as_itself() {
         .unwrap();
     assert!(!decision.allowed);
 }
+
+/// Document types each role may author (when on the case).
+const AUTHORS: [(Role, &[&str]); 6] = [
+    (
+        Role::Municipality,
+        &["tracing_request", "social_report", "correction"],
+    ),
+    (
+        Role::Ministry,
+        &["assignment", "return_notice", "correction"],
+    ),
+    (Role::IomCoordination, &["assignment", "correction"]),
+    (
+        Role::IomMission,
+        &[
+            "consent_form",
+            "family_assessment",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::Court,
+        &["child_hearing", "court_decision", "correction"],
+    ),
+    (Role::Guardian, &["correction"]),
+];
+
+/// Document types each role may receive (when on the case).
+const RECEIVERS: [(Role, &[&str]); 6] = [
+    (
+        Role::Ministry,
+        &[
+            "tracing_request",
+            "assignment",
+            "consent_form",
+            "family_assessment",
+            "social_report",
+            "child_hearing",
+            "court_decision",
+            "return_notice",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::Municipality,
+        &[
+            "tracing_request",
+            "family_assessment",
+            "social_report",
+            "court_decision",
+            "return_notice",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::IomCoordination,
+        &[
+            "tracing_request",
+            "assignment",
+            "consent_form",
+            "family_assessment",
+            "social_report",
+            "court_decision",
+            "return_notice",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::IomMission,
+        &[
+            "assignment",
+            "consent_form",
+            "family_assessment",
+            "social_report",
+            "return_notice",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::Court,
+        &[
+            "family_assessment",
+            "social_report",
+            "child_hearing",
+            "court_decision",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+    (
+        Role::Guardian,
+        &[
+            "family_assessment",
+            "social_report",
+            "child_hearing",
+            "court_decision",
+            "return_notice",
+            "reintegration_plan",
+            "correction",
+        ],
+    ),
+];
+
+#[test]
+fn submit_and_receive_decision_table() {
+    use ponte::consent::Purpose;
+    use ponte::documents::DocumentType;
+    let engine = engine();
+    for (action, table) in [
+        (Action::SubmitDocument, &AUTHORS),
+        (Action::ReceiveDocument, &RECEIVERS),
+    ] {
+        for role in Role::ALL {
+            let allowed_types = table
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, t)| *t)
+                .unwrap();
+            for document_type in DocumentType::ALL {
+                for purpose in Purpose::ALL {
+                    for on_case in [true, false] {
+                        let principal = party("someone", role, PartyStatus::Active);
+                        let facts = if on_case {
+                            case(&[&principal])
+                        } else {
+                            case(&[])
+                        };
+                        let context = json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
+                        let decision = engine
+                            .decide(&principal, action, &Resource::Case(&facts), context)
+                            .unwrap();
+                        let expected = on_case
+                            && purpose != Purpose::Statistics
+                            && allowed_types.contains(&document_type.as_str());
+                        assert_eq!(
+                            decision.allowed, expected,
+                            "{role} {action} {document_type} for {purpose} (on case: {on_case}): {decision:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn read_and_share_decision_table() {
+    use ponte::consent::Purpose;
+    use ponte::policy::DocumentFacts;
+    let engine = engine();
+    for role in Role::ALL {
+        for purpose in Purpose::ALL {
+            for on_case in [true, false] {
+                for is_recipient in [true, false] {
+                    for entitled in [true, false] {
+                        let principal = party("someone", role, PartyStatus::Active);
+                        let facts = DocumentFacts {
+                            id: "doc-aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+                            case: if on_case {
+                                case(&[&principal])
+                            } else {
+                                case(&[])
+                            },
+                            document_type: "family_assessment".into(),
+                            purpose: "best_interest_assessment".into(),
+                            author: "iom-tirana".into(),
+                        };
+                        let read = engine
+                            .decide(
+                                &principal,
+                                Action::ReadDocument,
+                                &Resource::Document(&facts),
+                                json!({ "purpose": purpose.as_str(), "is_recipient": is_recipient }),
+                            )
+                            .unwrap();
+                        let readable = on_case && is_recipient && purpose != Purpose::Statistics;
+                        assert_eq!(read.allowed, readable, "{role} reads for {purpose}, on case {on_case}, recipient {is_recipient}");
+                        let share = engine
+                            .decide(
+                                &principal,
+                                Action::ShareDocument,
+                                &Resource::Document(&facts),
+                                json!({
+                                    "purpose": purpose.as_str(),
+                                    "is_recipient": is_recipient,
+                                    "new_recipient": { "__entity": { "type": "Ponte::Party", "id": "tm-roma" } },
+                                    "new_recipient_entitled": entitled,
+                                }),
+                            )
+                            .unwrap();
+                        assert_eq!(
+                            share.allowed,
+                            readable && entitled,
+                            "{role} shares for {purpose}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
