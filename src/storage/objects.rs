@@ -215,6 +215,9 @@ impl Objects {
     }
 }
 
+/// Size of each read from the local directory.
+pub const LOCAL_READ: u64 = 4 * 1024 * 1024;
+
 /// Size of each part of a streaming upload (S3 needs at least 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded concurrently.
