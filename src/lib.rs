@@ -21,6 +21,8 @@ pub mod consent;
 pub mod documents;
 /// The HTTP surface: routes, mTLS serving, problem+json errors, operations.
 pub mod http;
+/// Random pseudonymous identifiers.
+pub mod ids;
 /// Data-directory bootstrap: the development PKI, broker keys and demo parties.
 pub mod init;
 /// JSON Web Keys for the party and broker keys.

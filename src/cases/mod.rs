@@ -8,9 +8,9 @@ mod store;
 
 use std::fmt;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
+use crate::ids;
 use crate::parties::{PartyError, PartyId, Role};
 use crate::storage::DbError;
 
@@ -24,18 +24,11 @@ pub struct CaseId(String);
 impl CaseId {
     /// A fresh random id that says nothing about the child.
     pub fn generate() -> Result<CaseId, CaseError> {
-        let mut bytes = [0u8; 16];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| CaseError::Random)?;
-        Ok(CaseId(format!("case-{}", base32(&bytes))))
+        ids::random("case-").map(CaseId).ok_or(CaseError::Random)
     }
 
     pub fn parse(raw: &str) -> Result<CaseId, CaseError> {
-        let ok = raw
-            .strip_prefix("case-")
-            .is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| BASE32.contains(&b)));
-        if ok {
+        if ids::is_random("case-", raw) {
             Ok(CaseId(raw.to_owned()))
         } else {
             Err(CaseError::InvalidId(raw.to_owned()))
@@ -64,26 +57,6 @@ impl fmt::Display for CaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-
-/// RFC 4648 base32, lowercase, unpadded.
-fn base32(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for &byte in bytes {
-        buffer = (buffer << 8) | u32::from(byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(BASE32[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(BASE32[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
 }
 
 /// A country of origin: an ISO 3166-1 alpha-2 code such as `AL` or `SN`.
@@ -260,14 +233,6 @@ mod tests {
         assert_eq!(CaseId::parse(a.as_str()).unwrap(), a);
         assert!(CaseId::parse("case-1").is_err());
         assert!(CaseId::parse("../etc/passwd").is_err());
-    }
-
-    #[test]
-    fn base32_matches_rfc4648() {
-        // RFC 4648 section 10, lowercased and unpadded.
-        assert_eq!(base32(b"f"), "my");
-        assert_eq!(base32(b"foob"), "mzxw6yq");
-        assert_eq!(base32(b"foobar"), "mzxw6ytboi");
     }
 
     #[test]

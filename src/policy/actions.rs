@@ -3,9 +3,29 @@
 
 use std::fmt;
 
-/// An action a caller asks the broker to perform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+macro_rules! actions {
+    ($($name:ident),* $(,)?) => {
+        /// An action a caller asks the broker to perform, named as in the schema.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($name),*
+        }
+
+        impl Action {
+            /// Every action, in schema order.
+            pub const ALL: &'static [Action] = &[$(Action::$name),*];
+
+            /// The action's name in the Cedar schema.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+actions!(
     Health,
     Ready,
     Metrics,
@@ -24,58 +44,13 @@ pub enum Action {
     ListDocuments,
     ReadDocument,
     ShareDocument,
-}
+);
 
 impl Action {
-    pub const ALL: [Action; 18] = [
-        Action::Health,
-        Action::Ready,
-        Action::Metrics,
-        Action::ReadBrokerKeys,
-        Action::ReadApiDescription,
-        Action::ReadMe,
-        Action::ListParties,
-        Action::ReadParty,
-        Action::OpenCase,
-        Action::ListCases,
-        Action::ReadCase,
-        Action::AttachParty,
-        Action::ReadRecipientPlan,
-        Action::SubmitDocument,
-        Action::ReceiveDocument,
-        Action::ListDocuments,
-        Action::ReadDocument,
-        Action::ShareDocument,
-    ];
-
     /// Actions no request performs: asked of the policy on a party's behalf
     /// (whether it is entitled to receive a document, for the recipient plan).
     pub fn is_entitlement(self) -> bool {
         matches!(self, Action::ReceiveDocument)
-    }
-
-    /// The action's name in the Cedar schema.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Health => "Health",
-            Action::Ready => "Ready",
-            Action::Metrics => "Metrics",
-            Action::ReadBrokerKeys => "ReadBrokerKeys",
-            Action::ReadApiDescription => "ReadApiDescription",
-            Action::ReadMe => "ReadMe",
-            Action::ListParties => "ListParties",
-            Action::ReadParty => "ReadParty",
-            Action::OpenCase => "OpenCase",
-            Action::ListCases => "ListCases",
-            Action::ReadCase => "ReadCase",
-            Action::AttachParty => "AttachParty",
-            Action::ReadRecipientPlan => "ReadRecipientPlan",
-            Action::SubmitDocument => "SubmitDocument",
-            Action::ReceiveDocument => "ReceiveDocument",
-            Action::ListDocuments => "ListDocuments",
-            Action::ReadDocument => "ReadDocument",
-            Action::ShareDocument => "ShareDocument",
-        }
     }
 }
 

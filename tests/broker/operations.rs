@@ -35,7 +35,7 @@ fn every_route_maps_to_an_action_of_the_schema_and_every_action_to_a_route() {
             spec.action
         );
     }
-    for action in Action::ALL {
+    for &action in Action::ALL {
         assert!(engine.has_action(action), "{action} is not in the schema");
         let routed = specs.iter().any(|s| s.action == action);
         assert!(
