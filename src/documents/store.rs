@@ -254,10 +254,16 @@ pub async fn insert(
         }
     }
     if let Some(key) = &doc.object_key {
-        sqlx::query("delete from pending_upload where object_key = $1")
+        let pending = sqlx::query("delete from pending_upload where object_key = $1")
             .bind(key)
             .execute(&mut *tx)
             .await?;
+        if pending.rows_affected() != 1 {
+            // The sweep took this upload for abandoned and removed its object.
+            return Err(DocumentError::Incomplete(
+                "the upload outlived the sweep's grace period".into(),
+            ));
+        }
     }
     audit::append(&mut *tx, evidence).await?;
     tx.commit().await?;

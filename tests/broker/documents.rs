@@ -25,6 +25,7 @@ crate::on_both_databases!(
     destroying_the_case_key_makes_the_case_unreadable,
     an_oversize_envelope_is_refused_before_its_body_is_read,
     an_upload_that_never_completes_is_invisible_and_swept,
+    an_upload_swept_while_in_flight_never_becomes_a_document,
 );
 
 const ASSESSMENT: &[u8] =
@@ -767,4 +768,60 @@ async fn a_document_round_trips_through_s3() {
         app.local_objects().is_empty(),
         "nothing went to the local directory"
     );
+}
+
+async fn an_upload_swept_while_in_flight_never_becomes_a_document(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &vec![b'q'; 2_000_000],
+        )
+        .await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let body =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let client = app.client("iom-tirana");
+    let request = client
+        .http()
+        .post(client.url(&format!("/v1/cases/{case}/documents")))
+        .header("ponte-manifest", prepared.manifest_token.clone())
+        .body(reqwest::Body::wrap_stream(body));
+    let in_flight = tokio::spawn(request.send());
+    let (head, tail) = prepared.envelope.split_at(1_000_000);
+    tx.send(Ok(bytes::Bytes::copy_from_slice(head)))
+        .await
+        .unwrap();
+    common::eventually("the upload has begun", || async {
+        app.pending_uploads().await == 1
+    })
+    .await;
+    // A sweep that takes the slow upload for abandoned…
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    assert_eq!(
+        exchange::sweep(&app.db, &app.state_objects(), later)
+            .await
+            .unwrap(),
+        1
+    );
+    // …then the rest arrives: the broker must not commit a document without its object.
+    tx.send(Ok(bytes::Bytes::copy_from_slice(tail)))
+        .await
+        .unwrap();
+    drop(tx);
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "upload_incomplete");
+    let doc = prepared.manifest.document_id.to_string();
+    let err = app
+        .client("ministry-labour")
+        .envelope(&doc, "case_oversight")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
 }
