@@ -10,13 +10,14 @@ use anyhow::Context;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
+use crate::audit::{self, AuditEvent, Outcome};
 use crate::clock::{rfc3339, SharedClock};
 use crate::config::Settings;
 use crate::documents::exchange::{self, Limits, Vault};
 use crate::http::metrics::Metrics;
 use crate::http::{self, tls};
 use crate::jose::Jwk;
-use crate::policy::PolicyEngine;
+use crate::policy::{Policies, PolicyError};
 use crate::storage::sealed::Kek;
 use crate::storage::{Db, Objects};
 use crate::{init, secret};
@@ -28,7 +29,7 @@ pub struct AppState {
     pub objects: Objects,
     /// The document exchange's stores and keys.
     pub vault: Vault,
-    pub policy: Arc<PolicyEngine>,
+    pub policy: Arc<Policies>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     /// The broker's public signing keys as a JWKS document.
@@ -39,6 +40,39 @@ impl AppState {
     /// The current time as stored and served.
     pub fn now(&self) -> String {
         rfc3339(self.clock.now())
+    }
+
+    /// Reloads the policy folder (on SIGHUP). An invalid set is rejected with
+    /// the validator's message and the old set stays in force. Either way the
+    /// attempt is audited.
+    pub async fn reload_policies(&self) -> Result<String, PolicyError> {
+        let previous = self.policy.current().version().to_owned();
+        let result = self.policy.reload();
+        let (outcome, detail) = match &result {
+            Ok(fresh) => (
+                Outcome::Done,
+                serde_json::json!({ "previous": previous, "version": fresh.version() }),
+            ),
+            Err(e) => (
+                Outcome::Deny,
+                serde_json::json!({ "kept": previous, "error": e.to_string() }),
+            ),
+        };
+        let mut event =
+            AuditEvent::operator("ReloadPolicies", "broker", &self.now()).detail(detail);
+        event.outcome = outcome;
+        event.policy_set = self.policy.current().version().to_owned();
+        audit::append(self.db.pool(), &event).await?;
+        match result {
+            Ok(fresh) => {
+                tracing::info!(previous, version = fresh.version(), "policies reloaded");
+                Ok(fresh.version().to_owned())
+            }
+            Err(e) => {
+                tracing::error!(kept = previous, error = %e, "policy reload rejected; the old policy set stays in force");
+                Err(e)
+            }
+        }
     }
 }
 
@@ -57,7 +91,7 @@ impl App {
     /// set that does not validate, a secret file others can read, or a
     /// database that cannot be migrated.
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
-        let policy = PolicyEngine::load(&settings.policy.dir).with_context(|| {
+        let policy = Policies::load(&settings.policy.dir).with_context(|| {
             format!(
                 "cannot load the policies in {}",
                 settings.policy.dir.display()
@@ -103,7 +137,7 @@ impl App {
             listen = %listener.local_addr()?,
             database = ?db.engine(),
             objects = objects.description(),
-            policy_set = policy.version(),
+            policy_set = policy.current().version(),
             "broker ready"
         );
         Ok(App {
@@ -142,6 +176,7 @@ impl App {
             self.sweep.0,
             self.sweep.1,
         ));
+        let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let metrics = self.state.metrics.clone();
         tls::serve(
             self.listener,
@@ -153,6 +188,21 @@ impl App {
         )
         .await;
         sweeper.abort();
+        reloader.abort();
+    }
+}
+
+/// Reloads the policies whenever the process receives SIGHUP.
+async fn reload_on_sighup(state: AppState) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; policies reload only on restart");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let _ = state.reload_policies().await;
     }
 }
 

@@ -43,6 +43,8 @@ pub enum Command {
     /// The party registry (administration, against the configured database).
     #[command(subcommand)]
     Party(PartyCommand),
+    /// The purposes of processing and their lawful bases.
+    Purposes,
     /// Who am I, as the broker sees the given party.
     Me(ClientArgs),
     /// The party directory as published by the broker.
@@ -260,6 +262,22 @@ impl Cli {
                 admin::policy_check(&dir.unwrap_or_else(|| settings.policy.dir.clone()), json)
             }
             Command::Party(command) => admin::party(&settings, command, json).await,
+            Command::Purposes => {
+                let registry = crate::consent::registry();
+                if json {
+                    return print_json(&registry);
+                }
+                for p in registry {
+                    let basis = serde_json::to_value(p.basis)?;
+                    println!(
+                        "{:<26} {:<17} {}",
+                        p.purpose.as_str(),
+                        basis.as_str().unwrap_or_default(),
+                        p.description
+                    );
+                }
+                Ok(())
+            }
             Command::Me(client) => party_client::me(&settings, &client, json).await,
             Command::Directory(client) => party_client::directory(&settings, &client, json).await,
             Command::Case(command) => party_client::case(&settings, command, json).await,

@@ -49,6 +49,26 @@ impl Purpose {
         }
     }
 
+    /// What the purpose is, in words a data subject can read.
+    pub fn description(self) -> &'static str {
+        match self {
+            Purpose::FamilyTracing => {
+                "Finding the child's family in the country of origin or a third country."
+            }
+            Purpose::BestInterestAssessment => {
+                "Assessing the family so the durable solution is in the child's best interest."
+            }
+            Purpose::JudicialDecision => {
+                "The juvenile court deciding the child's durable solution."
+            }
+            Purpose::ReturnAndReintegration => {
+                "Organising an assisted voluntary return and the reintegration plan."
+            }
+            Purpose::CaseOversight => "The Ministry overseeing the case as the law requires.",
+            Purpose::Statistics => "Anonymised statistics only; never a reason to read a document.",
+        }
+    }
+
     pub fn basis(self) -> LawfulBasis {
         match self {
             Purpose::FamilyTracing
@@ -58,6 +78,26 @@ impl Purpose {
             Purpose::CaseOversight | Purpose::Statistics => LawfulBasis::PublicTask,
         }
     }
+}
+
+/// One entry of the registry, as the API and the CLI show it.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PurposeInfo {
+    pub purpose: Purpose,
+    pub basis: LawfulBasis,
+    pub description: String,
+}
+
+/// The whole registry.
+pub fn registry() -> Vec<PurposeInfo> {
+    Purpose::ALL
+        .into_iter()
+        .map(|purpose| PurposeInfo {
+            purpose,
+            basis: purpose.basis(),
+            description: purpose.description().to_owned(),
+        })
+        .collect()
 }
 
 /// A purpose name that is not in the registry.

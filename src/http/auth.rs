@@ -34,7 +34,7 @@ impl Caller {
             at: &at,
         };
         Ok(policy::authorize::<A>(
-            &state.policy,
+            &state.policy.current(),
             &state.db,
             meta,
             &self.party,
@@ -108,7 +108,7 @@ async fn refuse(
         resource: "broker".into(),
         outcome: Outcome::Deny,
         policy_ids: Vec::new(),
-        policy_set: state.policy.version().to_owned(),
+        policy_set: state.policy.current().version().to_owned(),
         detail: serde_json::json!({ "reason": reason }),
     };
     audit::append(state.db.pool(), &event).await?;

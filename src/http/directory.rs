@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::consent::{self, PurposeInfo};
 use crate::jose::Jwk;
 use crate::parties::{self, KeyStatus, Party, PartyId, PartyKey, PartyStatus, Role};
-use crate::policy::actions::{ListParties, ReadMe, ReadParty};
+use crate::policy::actions::{ListParties, ListPurposes, ReadMe, ReadParty};
 use crate::policy::Resource;
 
 /// A party as the directory shows it.
@@ -139,4 +140,14 @@ pub async fn jwks(
 
 fn jwk_value(jwk: &Jwk) -> serde_json::Value {
     serde_json::to_value(jwk.public()).unwrap_or_default()
+}
+
+pub async fn purposes(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PurposeInfo>>, ApiError> {
+    caller
+        .authorize::<ListPurposes>(&state, Resource::Broker, serde_json::json!({}))
+        .await?;
+    Ok(Json(consent::registry()))
 }

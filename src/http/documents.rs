@@ -122,7 +122,14 @@ pub async fn plan(
     caller
         .authorize::<ReadRecipientPlan>(&state, Resource::Case(&facts), context)
         .await?;
-    let planned = exchange::plan(&state.db, &state.policy, &facts, document_type, purpose).await?;
+    let planned = exchange::plan(
+        &state.db,
+        &state.policy.current(),
+        &facts,
+        document_type,
+        purpose,
+    )
+    .await?;
     Ok(Json(RecipientPlan {
         case: facts.id.clone(),
         document_type,
@@ -189,7 +196,7 @@ pub async fn submit(
         .await?;
     let plan = exchange::plan(
         &state.db,
-        &state.policy,
+        &state.policy.current(),
         &facts,
         manifest.document_type,
         manifest.purpose,
@@ -216,7 +223,7 @@ pub async fn submit(
                 resource: format!("document:{document_id}"),
                 outcome: Outcome::Deny,
                 policy_ids: Vec::new(),
-                policy_set: state.policy.version().to_owned(),
+                policy_set: state.policy.current().version().to_owned(),
                 detail: json!({ "code": error.code() }),
             };
             if let Err(e) = audit::append(state.db.pool(), &rejected).await {
@@ -328,6 +335,7 @@ pub async fn share(
     let entitled = party.is_active()
         && state
             .policy
+            .current()
             .decide(
                 &party,
                 Action::ReceiveDocument,

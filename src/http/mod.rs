@@ -265,6 +265,20 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         (
             spec(
+                M::GET,
+                "/v1/purposes",
+                Action::ListPurposes,
+                Party,
+                "listPurposes",
+                "The closed registry of purposes, each with its lawful basis.",
+                None,
+                200,
+                Body::Json(schema::<Vec<crate::consent::PurposeInfo>>),
+            ),
+            get(directory::purposes),
+        ),
+        (
+            spec(
                 M::POST,
                 "/v1/cases",
                 Action::OpenCase,

@@ -9,6 +9,8 @@ pub mod actions;
 mod engine;
 
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 pub use actions::{Action, ActionKind};
 pub use engine::{Decision, DocumentFacts, PolicyEngine, Resource};
@@ -28,6 +30,42 @@ impl<A: ActionKind> Authorized<A> {
     /// The party that was allowed.
     pub fn principal(&self) -> &PartyId {
         &self.principal
+    }
+}
+
+/// The policy set in force. A reload replaces it only with a set that
+/// validates; otherwise the old set stays and the validator's message is
+/// returned. Every decision takes the set current at that moment, so a
+/// reload decides the very next request.
+#[derive(Debug)]
+pub struct Policies {
+    dir: PathBuf,
+    current: RwLock<Arc<PolicyEngine>>,
+}
+
+impl Policies {
+    /// Loads and validates the folder (`schema.cedarschema`, `*.cedar`).
+    pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
+        Ok(Policies {
+            dir: dir.to_owned(),
+            current: RwLock::new(Arc::new(PolicyEngine::load(dir)?)),
+        })
+    }
+
+    /// The set deciding now.
+    pub fn current(&self) -> Arc<PolicyEngine> {
+        // A poisoned lock only means a reload panicked; the set in it is whole.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the folder again; on success the new set is in force.
+    pub fn reload(&self) -> Result<Arc<PolicyEngine>, PolicyError> {
+        let fresh = Arc::new(PolicyEngine::load(&self.dir)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        Ok(fresh)
     }
 }
 

@@ -117,6 +117,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Db,
     objects: ponte::storage::Objects,
+    pub state: ponte::app::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -136,6 +137,7 @@ impl TestApp {
         let addr = app.local_addr().unwrap();
         let db = app.state().db.clone();
         let objects = app.state().objects.clone();
+        let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = rx.await;
@@ -146,6 +148,7 @@ impl TestApp {
             settings,
             db,
             objects,
+            state,
             shutdown: Some(tx),
             task: Some(task),
         }

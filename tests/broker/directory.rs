@@ -11,6 +11,7 @@ crate::on_both_databases!(
     a_partys_public_keys_are_published_without_private_parts,
     rotated_keys_stay_listed_for_verification_but_not_for_encryption,
     the_broker_publishes_its_signing_key,
+    the_purposes_registry_names_each_lawful_basis,
 );
 
 async fn the_directory_lists_every_party_with_its_role(backend: Backend) {
@@ -158,4 +159,28 @@ async fn the_broker_publishes_its_signing_key(backend: Backend) {
         Jwk::parse(&std::fs::read_to_string(app.data_dir().join("broker/sign.jwk")).unwrap())
             .unwrap();
     assert_eq!(key["kid"], local.kid.as_str());
+}
+
+async fn the_purposes_registry_names_each_lawful_basis(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let purposes: Vec<serde_json::Value> = app
+        .client("guardian-torino-1")
+        .get("/v1/purposes")
+        .await
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = purposes
+        .iter()
+        .map(|p| (p["purpose"].as_str().unwrap(), p["basis"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("family_tracing", "consent"),
+            ("best_interest_assessment", "consent"),
+            ("judicial_decision", "legal_obligation"),
+            ("return_and_reintegration", "consent"),
+            ("case_oversight", "public_task"),
+            ("statistics", "public_task"),
+        ]
+    );
 }

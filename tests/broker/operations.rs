@@ -20,6 +20,7 @@ crate::on_both_databases!(
     a_key_file_readable_by_others_stops_start_up_naming_the_file,
     an_unreachable_object_store_fails_readiness_until_it_returns,
     a_request_in_flight_finishes_when_shutdown_begins,
+    a_policy_reload_takes_effect_on_the_next_request_and_an_invalid_one_is_rejected,
 );
 
 #[test]
@@ -314,4 +315,68 @@ async fn a_request_in_flight_finishes_when_shutdown_begins(backend: Backend) {
         .send()
         .await;
     assert!(after.is_err(), "no new connections after shutdown");
+}
+
+async fn a_policy_reload_takes_effect_on_the_next_request_and_an_invalid_one_is_rejected(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = common::settings(dir.path(), backend).await;
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    for file in ["schema.cedarschema", "foundation.cedar", "documents.cedar"] {
+        std::fs::copy(
+            common::manifest_dir().join("policies").join(file),
+            policies.join(file),
+        )
+        .unwrap();
+    }
+    settings.policy.dir = policies.clone();
+    let app = TestApp::spawn_with(dir, settings).await;
+    let first = app.state.policy.current().version().to_owned();
+    app.open_case("AL").await;
+
+    std::fs::write(
+        policies.join("broken.cedar"),
+        "@id(\"broken\") permit (principal, action, resource) when { principal.nope };",
+    )
+    .unwrap();
+    let err = app.state.reload_policies().await.unwrap_err().to_string();
+    assert!(err.contains("does not validate"), "{err}");
+    assert_eq!(
+        app.state.policy.current().version(),
+        first,
+        "the old set stays in force"
+    );
+    app.open_case("AL").await;
+    let (_, event) = ponte::audit::recent(&app.db, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, e)| e.action == "ReloadPolicies")
+        .unwrap();
+    assert_eq!(event.outcome, ponte::audit::Outcome::Deny);
+
+    std::fs::remove_file(policies.join("broken.cedar")).unwrap();
+    let foundation = std::fs::read_to_string(policies.join("foundation.cedar")).unwrap();
+    let without = foundation.replace(
+        "principal in Ponte::Role::\"municipality\",\n    action == Ponte::Action::\"OpenCase\"",
+        "principal in Ponte::Role::\"ministry\",\n    action == Ponte::Action::\"OpenCase\"",
+    );
+    assert_ne!(without, foundation);
+    std::fs::write(policies.join("foundation.cedar"), without).unwrap();
+    let second = app.state.reload_policies().await.unwrap();
+    assert_ne!(second, first);
+    let err = app
+        .client("comune-torino")
+        .post::<_, Value>("/v1/cases", &serde_json::json!({ "country": "AL" }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(403),
+        "the very next request is decided by the new set"
+    );
+    let (_, denied) = ponte::audit::recent(&app.db, 1).await.unwrap().remove(0);
+    assert_eq!(denied.policy_set, second);
 }
