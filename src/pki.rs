@@ -172,7 +172,12 @@ pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String
 /// The SHA-256 fingerprint of a DER certificate, lowercase hex: how the party
 /// registry recognises a client certificate.
 pub fn fingerprint(der: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref())
+    sha256_hex(der)
+}
+
+/// Lowercase hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// Lowercase hexadecimal.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::{print_json, ClientArgs, DocCommand};
+use super::{client, print_json, DocCommand};
 use crate::cases::CaseId;
 use crate::client::Client;
 use crate::config::Settings;
@@ -78,14 +78,6 @@ fn body_with_progress(envelope: Vec<u8>) -> reqwest::Body {
         Ok::<_, std::io::Error>(piece)
     }));
     reqwest::Body::wrap_stream(stream)
-}
-
-fn client(settings: &Settings, args: &ClientArgs) -> anyhow::Result<Client> {
-    Ok(Client::for_party(
-        &settings.data_dir,
-        &args.as_party,
-        &args.broker,
-    )?)
 }
 
 /// The party's private keys of one use: the current one, then retired ones.

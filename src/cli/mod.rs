@@ -291,6 +291,15 @@ impl Cli {
     }
 }
 
+/// A client of the broker acting as `--as PARTY`.
+fn client(settings: &Settings, args: &ClientArgs) -> anyhow::Result<crate::client::Client> {
+    Ok(crate::client::Client::for_party(
+        &settings.data_dir,
+        &args.as_party,
+        &args.broker,
+    )?)
+}
+
 /// Prints a value as pretty JSON.
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

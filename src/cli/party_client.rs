@@ -1,18 +1,9 @@
 //! Party client commands: they talk to a broker over mTLS as `--as PARTY`.
 
-use super::{print_json, CaseCommand, ClientArgs};
+use super::{client, print_json, CaseCommand, ClientArgs};
 use crate::cases::{Case, CaseSummary, Member};
-use crate::client::Client;
 use crate::config::Settings;
 use crate::http::directory::PartyView;
-
-fn client(settings: &Settings, args: &ClientArgs) -> anyhow::Result<Client> {
-    Ok(Client::for_party(
-        &settings.data_dir,
-        &args.as_party,
-        &args.broker,
-    )?)
-}
 
 pub async fn me(settings: &Settings, args: &ClientArgs, json: bool) -> anyhow::Result<()> {
     let me: PartyView = client(settings, args)?.get("/v1/me").await?;

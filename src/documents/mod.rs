@@ -235,10 +235,7 @@ impl From<sqlx::Error> for DocumentError {
     }
 }
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::pki::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
-}
+pub use crate::pki::sha256_hex;
 
 #[cfg(test)]
 mod tests {

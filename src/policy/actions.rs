@@ -22,6 +22,15 @@ macro_rules! actions {
                 }
             }
         }
+
+        $(
+            #[doc = concat!("The `", stringify!($name), "` action, as a type for [`super::Authorized`].")]
+            #[derive(Debug)]
+            pub struct $name;
+            impl ActionKind for $name {
+                const ACTION: Action = Action::$name;
+            }
+        )*
     };
 }
 
@@ -66,32 +75,3 @@ impl fmt::Display for Action {
 pub trait ActionKind {
     const ACTION: Action;
 }
-
-macro_rules! action_kinds {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[doc = concat!("The `", stringify!($name), "` action.")]
-            #[derive(Debug)]
-            pub struct $name;
-            impl ActionKind for $name {
-                const ACTION: Action = Action::$name;
-            }
-        )*
-    };
-}
-
-action_kinds!(
-    ReadMe,
-    ListParties,
-    ReadParty,
-    ListPurposes,
-    OpenCase,
-    ListCases,
-    ReadCase,
-    AttachParty,
-    ReadRecipientPlan,
-    SubmitDocument,
-    ListDocuments,
-    ReadDocument,
-    ShareDocument,
-);

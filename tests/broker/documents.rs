@@ -28,6 +28,29 @@ crate::on_both_databases!(
     an_upload_swept_while_in_flight_never_becomes_a_document,
 );
 
+type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
+
+/// Starts a submission as the mission whose body arrives as the test sends it.
+fn streamed_submission(
+    app: &TestApp,
+    case: &str,
+    prepared: &party::Prepared,
+) -> (
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    Sender,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let body =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let client = app.client("iom-tirana");
+    let request = client
+        .http()
+        .post(client.url(&format!("/v1/cases/{case}/documents")))
+        .header("ponte-manifest", prepared.manifest_token.clone())
+        .body(reqwest::Body::wrap_stream(body));
+    (tokio::spawn(request.send()), tx)
+}
+
 const ASSESSMENT: &[u8] =
     b"Family assessment: the mother lives in Elbasan and wishes the child to return.";
 
@@ -678,16 +701,7 @@ async fn an_upload_that_never_completes_is_invisible_and_swept(backend: Backend)
             &vec![b'z'; 3_000_000],
         )
         .await;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let body =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    let client = app.client("iom-tirana");
-    let request = client
-        .http()
-        .post(client.url(&format!("/v1/cases/{case}/documents")))
-        .header("ponte-manifest", prepared.manifest_token.clone())
-        .body(reqwest::Body::wrap_stream(body));
-    let in_flight = tokio::spawn(request.send());
+    let (in_flight, tx) = streamed_submission(&app, &case, &prepared);
     tx.send(Ok(bytes::Bytes::copy_from_slice(
         &prepared.envelope[..1_500_000],
     )))
@@ -782,16 +796,7 @@ async fn an_upload_swept_while_in_flight_never_becomes_a_document(backend: Backe
             &vec![b'q'; 2_000_000],
         )
         .await;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let body =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    let client = app.client("iom-tirana");
-    let request = client
-        .http()
-        .post(client.url(&format!("/v1/cases/{case}/documents")))
-        .header("ponte-manifest", prepared.manifest_token.clone())
-        .body(reqwest::Body::wrap_stream(body));
-    let in_flight = tokio::spawn(request.send());
+    let (in_flight, tx) = streamed_submission(&app, &case, &prepared);
     let (head, tail) = prepared.envelope.split_at(1_000_000);
     tx.send(Ok(bytes::Bytes::copy_from_slice(head)))
         .await
