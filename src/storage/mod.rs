@@ -52,8 +52,11 @@ impl From<sqlx::Error> for DbError {
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
+        // A conversation with the server that broke off (a closed socket
+        // mid-handshake reads as a protocol error) is as transient as a refusal.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
