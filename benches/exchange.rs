@@ -8,6 +8,10 @@
 //! (median, p99) and throughput, the raw baseline, and the ratios; then the
 //! broker's peak RSS while a 1 GiB envelope goes in and out.
 //! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 64 MiB large envelope.
+//!
+//! Against S3 instead of the local directory (broker and baseline alike):
+//!
+//!     scripts/with-services env PONTE_BENCH_S3=1 cargo bench --bench exchange
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,13 +40,46 @@ impl Drop for Broker {
     }
 }
 
-fn start_broker(data_dir: &Path) -> Broker {
+/// The S3 bucket of `scripts/with-services`, when `PONTE_BENCH_S3` is set.
+struct S3 {
+    endpoint: String,
+    bucket: String,
+    key_id: String,
+    secret: String,
+}
+
+fn s3_from_env() -> Option<S3> {
+    std::env::var("PONTE_BENCH_S3").ok()?;
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name}: run under scripts/with-services"))
+    };
+    Some(S3 {
+        endpoint: var("PONTE_TEST_S3_ENDPOINT"),
+        bucket: var("PONTE_TEST_S3_BUCKET"),
+        key_id: var("PONTE_TEST_S3_ACCESS_KEY_ID"),
+        secret: var("PONTE_TEST_S3_SECRET_ACCESS_KEY"),
+    })
+}
+
+fn start_broker(data_dir: &Path, s3: Option<&S3>) -> Broker {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ponte"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ponte"));
+    if let Some(s3) = s3 {
+        let secret = data_dir.join("s3-secret");
+        ponte::secret::create(&secret, s3.secret.as_bytes()).unwrap();
+        command
+            .env("PONTE__OBJECTS__BACKEND", "s3")
+            .env("PONTE__OBJECTS__S3__ENDPOINT", &s3.endpoint)
+            .env("PONTE__OBJECTS__S3__BUCKET", &s3.bucket)
+            .env("PONTE__OBJECTS__S3__ACCESS_KEY_ID", &s3.key_id)
+            .env("PONTE__OBJECTS__S3__SECRET_ACCESS_KEY_FILE", &secret)
+            .env("PONTE__OBJECTS__S3__TIMEOUT_SECS", "120");
+    }
+    let child = command
         .arg("--data-dir")
         .arg(data_dir)
         .arg("serve")
@@ -122,8 +159,9 @@ impl Series {
 async fn main() {
     ponte::http::tls::install_default_provider();
     let quick = std::env::var("PONTE_BENCH_QUICK").is_ok();
+    let s3 = s3_from_env();
     let dir = tempfile::tempdir().unwrap();
-    let broker = start_broker(dir.path());
+    let broker = start_broker(dir.path(), s3.as_ref());
     let admin = dir.path().to_owned();
     let anonymous = loop {
         if admin.join("ca.crt").exists() {
@@ -250,7 +288,11 @@ async fn main() {
     }
 
     // One very large envelope, streamed in and out; the broker's memory is what is measured.
-    let large: u64 = if quick { 64 << 20 } else { 1 << 30 };
+    let large: u64 = if quick || s3.is_some() {
+        256 << 20
+    } else {
+        1 << 30
+    };
     let template = prepare(b"x");
     let jwe: serde_json::Value = serde_json::from_slice(&template.envelope).unwrap();
     let prefix = format!(
