@@ -217,11 +217,27 @@ async fn main() {
         };
         party::prepare(document, &draft, &signing, &keys).unwrap()
     };
-    let raw: Arc<dyn ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(admin.join("objects")).unwrap());
-
+    let raw: Arc<dyn ObjectStore> = match &s3 {
+        None => Arc::new(LocalFileSystem::new_with_prefix(admin.join("objects")).unwrap()),
+        Some(s3) => Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(&s3.endpoint)
+                .with_bucket_name(&s3.bucket)
+                .with_region("us-east-1")
+                .with_access_key_id(&s3.key_id)
+                .with_secret_access_key(&s3.secret)
+                .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+                .build()
+                .unwrap(),
+        ),
+    };
+    let store = if s3.is_some() {
+        "S3 (moto)"
+    } else {
+        "local object directory"
+    };
     println!(
-        "Ponte exchange benchmark (local object directory, SQLite, mTLS over loopback; {} cores)",
+        "Ponte exchange benchmark ({store}, SQLite, mTLS over loopback; {} cores)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
