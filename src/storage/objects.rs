@@ -160,12 +160,15 @@ impl Objects {
             .await?)
     }
 
-    /// Starts a streaming upload to a new key. Parts of [`PART_SIZE`] go up
-    /// as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so memory stays bounded.
+    /// Starts a streaming upload to a new key. Up to [`PART_SIZE`] bytes are
+    /// kept and written with one PUT; beyond that the upload turns multipart,
+    /// parts going up as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so
+    /// memory stays bounded either way.
     pub async fn start_upload(&self, key: &str) -> Result<Upload, ObjectError> {
-        let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
         Ok(Upload {
-            writer: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            store: self.store.clone(),
+            path: ObjectPath::from(key),
+            state: UploadState::Small(Vec::new()),
         })
     }
 
@@ -225,27 +228,61 @@ pub const PARTS_IN_FLIGHT: usize = 2;
 
 /// A streaming upload in progress.
 pub struct Upload {
-    writer: WriteMultipart,
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    state: UploadState,
+}
+
+enum UploadState {
+    /// Nothing written to the store yet.
+    Small(Vec<u8>),
+    Large(WriteMultipart),
 }
 
 impl Upload {
     /// Appends bytes, waiting while too many parts are in flight.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
-        self.writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        self.writer.write(data);
+        match &mut self.state {
+            UploadState::Small(buffer) if buffer.len() + data.len() <= PART_SIZE => {
+                buffer.extend_from_slice(data);
+            }
+            UploadState::Small(buffer) => {
+                let upload = self.store.put_multipart(&self.path).await?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                writer.write(buffer);
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(data);
+                self.state = UploadState::Large(writer);
+            }
+            UploadState::Large(writer) => {
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(data);
+            }
+        }
         Ok(())
     }
 
     /// Completes the object.
     pub async fn finish(self) -> Result<(), ObjectError> {
-        self.writer.finish().await?;
+        match self.state {
+            UploadState::Small(buffer) => {
+                self.store
+                    .put(&self.path, PutPayload::from_bytes(Bytes::from(buffer)))
+                    .await?;
+            }
+            UploadState::Large(writer) => {
+                writer.finish().await?;
+            }
+        }
         Ok(())
     }
 
     /// Abandons the upload.
     pub async fn abort(self) {
-        if let Err(e) = self.writer.abort().await {
-            tracing::warn!(error = %e, "could not abort an upload; the sweeper will remove it");
+        if let UploadState::Large(writer) = self.state {
+            if let Err(e) = writer.abort().await {
+                tracing::warn!(error = %e, "could not abort an upload; the sweeper will remove it");
+            }
         }
     }
 }
