@@ -7,7 +7,8 @@
 //! Prints, for 16 KiB and 4 MiB documents, submit and retrieve latency
 //! (median, p99) and throughput, the raw baseline, and the ratios; then the
 //! broker's peak RSS while a 1 GiB envelope goes in and out.
-//! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 64 MiB large envelope.
+//! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 256 MiB large envelope;
+//! under `cargo test` it runs as a quick smoke test (a few small documents).
 //!
 //! Against S3 instead of the local directory (broker and baseline alike):
 //!
@@ -158,7 +159,9 @@ impl Series {
 #[tokio::main]
 async fn main() {
     ponte::http::tls::install_default_provider();
-    let quick = std::env::var("PONTE_BENCH_QUICK").is_ok();
+    // `cargo bench` passes --bench; under `cargo test` this runs as a smoke test.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let quick = smoke || std::env::var("PONTE_BENCH_QUICK").is_ok();
     let s3 = s3_from_env();
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path(), s3.as_ref());
@@ -243,8 +246,28 @@ async fn main() {
             .unwrap_or(1)
     );
     for (label, size, n) in [
-        ("16 KiB", 16 * 1024, if quick { 40 } else { 300 }),
-        ("4 MiB", 4 * 1024 * 1024, if quick { 8 } else { 40 }),
+        (
+            "16 KiB",
+            16 * 1024,
+            if smoke {
+                3
+            } else if quick {
+                40
+            } else {
+                300
+            },
+        ),
+        (
+            "4 MiB",
+            4 * 1024 * 1024,
+            if smoke {
+                2
+            } else if quick {
+                8
+            } else {
+                40
+            },
+        ),
     ] {
         let document: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         let prepared: Vec<Prepared> = (0..n).map(|_| prepare(&document)).collect();
@@ -304,7 +327,9 @@ async fn main() {
     }
 
     // One very large envelope, streamed in and out; the broker's memory is what is measured.
-    let large: u64 = if quick || s3.is_some() {
+    let large: u64 = if smoke {
+        8 << 20
+    } else if quick || s3.is_some() {
         256 << 20
     } else {
         1 << 30
