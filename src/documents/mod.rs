@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod manifest;
 pub mod party;
 pub mod receipt;
+pub mod retrieve;
 pub mod scan;
 pub mod store;
 

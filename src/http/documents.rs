@@ -19,6 +19,7 @@ use crate::audit::{self, AuditEvent, Outcome};
 use crate::cases::{self, CaseError, CaseFacts, CaseId};
 use crate::consent::{LawfulBasis, Purpose};
 use crate::documents::exchange::{self, Submission, Submitted};
+use crate::documents::retrieve;
 use crate::documents::store::{self, DocumentRecord, DocumentView};
 use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest};
 use crate::jose::jwe::Recipient;
@@ -301,7 +302,7 @@ pub async fn envelope(
     let proof = caller
         .authorize::<ReadDocument>(&state, Resource::Document(&facts), context)
         .await?;
-    let stream = exchange::envelope(&state.vault, &proof, &doc).await?;
+    let stream = retrieve::envelope(&state.vault, &proof, &doc).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

@@ -1,0 +1,102 @@
+//! Retrieval: the stored envelope streamed back out of the broker's seal,
+//! with the recipient entries added by shares spliced in.
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use super::exchange::{erased, Vault};
+use super::store::{self, DocumentRecord};
+use super::DocumentError;
+use crate::policy::actions::ReadDocument;
+use crate::policy::Authorized;
+use crate::storage::sealed::{self, Opener};
+
+/// The envelope of a document as a stream: the stored bytes, opened from
+/// the broker's seal, with the recipient entries added by shares spliced
+/// into the `recipients` array. A standard general JSON JWE.
+pub async fn envelope(
+    vault: &Vault,
+    _proof: &Authorized<ReadDocument>,
+    doc: &DocumentRecord,
+) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
+    let key = sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str())
+        .await
+        .map_err(erased)?
+        .ok_or(DocumentError::Erased)?;
+    let object_key = doc.object_key.clone().ok_or(DocumentError::Erased)?;
+    let shares: Vec<String> = store::recipients(&vault.db, &doc.id)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.share_entry)
+        .collect();
+    let splice = (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes());
+    let inner = vault.objects.stream(&object_key).await?;
+    let state = Reading {
+        inner,
+        opener: Some(Opener::new(&key)),
+        position: 0,
+        splice_at: doc.recipients_end,
+        splice,
+    };
+    Ok(futures::stream::unfold(state, Reading::next).boxed())
+}
+
+struct Reading {
+    inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+    opener: Option<Opener>,
+    position: u64,
+    splice_at: u64,
+    splice: Option<Vec<u8>>,
+}
+
+/// Plaintext gathered before a piece of the response goes out.
+const SEND_BYTES: usize = 256 * 1024;
+
+impl Reading {
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Reading)> {
+        let mut plain = Vec::with_capacity(SEND_BYTES + sealed::CHUNK);
+        while plain.len() < SEND_BYTES {
+            let Some(opener) = self.opener.as_mut() else {
+                break;
+            };
+            let start = plain.len();
+            let step = match self.inner.next().await {
+                Some(Ok(chunk)) => opener.push(&chunk, &mut plain).map_err(io_error),
+                Some(Err(e)) => Err(io_error(e)),
+                None => match self.opener.take() {
+                    Some(opener) => opener.finish(&mut plain).map_err(io_error),
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = step {
+                self.opener = None;
+                return Some((Err(e), self));
+            }
+            self.splice_into(&mut plain, start);
+        }
+        if plain.is_empty() {
+            return None;
+        }
+        Some((Ok(Bytes::from(plain)), self))
+    }
+
+    /// Inserts the shared recipient entries when the bytes just opened
+    /// (from `start` on) reach the end of the `recipients` array.
+    fn splice_into(&mut self, plain: &mut Vec<u8>, start: usize) {
+        let first = self.position;
+        self.position += (plain.len() - start) as u64;
+        if (first..self.position).contains(&self.splice_at) {
+            if let Some(splice) = self.splice.take() {
+                let at = start + (self.splice_at - first) as usize;
+                plain.splice(at..at, splice);
+            }
+        }
+    }
+}
+
+fn io_error(e: impl Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
