@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// A source of the current time.
@@ -35,13 +34,15 @@ impl Clock for FixedClock {
 /// The clock handle shared by the broker.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// RFC 3339 text of an instant, at millisecond precision, as stored and served.
+/// RFC 3339 text of an instant in UTC with exactly three fractional digits,
+/// as stored and served: fixed width, so text order is time order.
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    // Formatting a UTC instant as RFC 3339 cannot fail for years 0..=9999.
-    at.format(&Rfc3339)
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let at = at.to_offset(time::UtcOffset::UTC);
+    // Formatting a UTC instant with this description cannot fail for years 0..=9999.
+    at.format(&format)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
@@ -54,5 +55,18 @@ mod tests {
         let at = time::macros::datetime!(2026-11-22 10:11:12.345678 UTC);
         assert_eq!(rfc3339(at), "2026-11-22T10:11:12.345Z");
         assert_eq!(rfc3339(FixedClock(at).now()), "2026-11-22T10:11:12.345Z");
+        // Fixed width, so text order is time order.
+        assert_eq!(
+            rfc3339(time::macros::datetime!(2026-11-22 10:11:12 UTC)),
+            "2026-11-22T10:11:12.000Z"
+        );
+        assert_eq!(
+            rfc3339(time::macros::datetime!(2026-11-22 10:11:12.6 UTC)),
+            "2026-11-22T10:11:12.600Z"
+        );
+        assert_eq!(
+            rfc3339(time::macros::datetime!(2026-11-22 11:11:12.5 +01:00)),
+            "2026-11-22T10:11:12.500Z"
+        );
     }
 }
