@@ -156,6 +156,54 @@ impl Series {
     }
 }
 
+/// The child's consent, as the mission records it before it submits
+/// assessments: the subject, the signed form, the record.
+async fn record_consent(mission: &Client, case: &str, signing: &Jwk) {
+    let _: serde_json::Value = mission
+        .post(
+            &format!("/v1/cases/{case}/subjects"),
+            &serde_json::json!({ "id": "subj-child-1", "relation": "child" }),
+        )
+        .await
+        .unwrap();
+    let plan = mission
+        .plan(case, "consent_form", "family_tracing", &["subj-child-1"])
+        .await
+        .unwrap();
+    let keys: Vec<Jwk> = plan
+        .recipients
+        .iter()
+        .flat_map(|p| p.keys.iter())
+        .map(|k| serde_json::from_value(k.clone()).unwrap())
+        .collect();
+    let form = Draft {
+        document_id: DocumentId::generate(),
+        case: ponte::cases::CaseId::parse(case).unwrap(),
+        document_type: "consent_form".parse().unwrap(),
+        purpose: "family_tracing".parse().unwrap(),
+        subjects: vec![SubjectId::parse("subj-child-1").unwrap()],
+        supersedes: None,
+        media_type: "application/pdf".into(),
+    };
+    let form = party::prepare(b"signed consent form", &form, signing, &keys).unwrap();
+    let (_, answer) = mission
+        .submit(case, &form.manifest_token, form.envelope)
+        .await
+        .unwrap();
+    let _: serde_json::Value = mission
+        .post(
+            &format!("/v1/cases/{case}/consents"),
+            &serde_json::json!({
+                "subject": "subj-child-1", "state": "given", "given_by": "representative",
+                "purposes": ["best_interest_assessment"], "recipients": ["role:municipality", "role:ministry", "role:iom_coordination", "role:iom_mission"],
+                "document_types": ["family_assessment"], "notice_version": "1", "notice_language": "sq",
+                "evidence": answer.document.id,
+            }),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     ponte::http::tls::install_default_provider();
@@ -194,8 +242,17 @@ async fn main() {
             .unwrap();
     }
     let mission = as_party("iom-tirana");
+    let signing =
+        Jwk::parse(&std::fs::read_to_string(admin.join("parties/iom-tirana/sign.jwk")).unwrap())
+            .unwrap();
+    record_consent(&mission, &case, &signing).await;
     let plan = mission
-        .plan(&case, "family_assessment", "best_interest_assessment")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
         .await
         .unwrap();
     let keys: Vec<Jwk> = plan
@@ -204,9 +261,6 @@ async fn main() {
         .flat_map(|p| p.keys.iter())
         .map(|k| serde_json::from_value(k.clone()).unwrap())
         .collect();
-    let signing =
-        Jwk::parse(&std::fs::read_to_string(admin.join("parties/iom-tirana/sign.jwk")).unwrap())
-            .unwrap();
     assert_eq!(signing.key_use, KeyUse::Sign);
     let prepare = |document: &[u8]| -> Prepared {
         let draft = Draft {

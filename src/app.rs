@@ -84,6 +84,8 @@ pub struct App {
     grace: Duration,
     /// How often to sweep orphaned uploads, and how old they must be.
     sweep: (Duration, time::Duration),
+    /// How long closed cases keep their documents.
+    retention: crate::documents::erasure::Retention,
 }
 
 impl App {
@@ -157,6 +159,7 @@ impl App {
                 Duration::from_secs(settings.documents.sweep_interval_secs.max(1)),
                 time::Duration::seconds(settings.documents.orphan_grace_secs as i64),
             ),
+            retention: settings.documents.retention(),
         })
     }
 
@@ -172,6 +175,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let router = http::router(self.state.clone());
         let sweeper = tokio::spawn(sweep_forever(
+            self.retention.clone(),
             self.state.clone(),
             self.sweep.0,
             self.sweep.1,
@@ -207,10 +211,30 @@ async fn reload_on_sighup(state: AppState) {
 }
 
 /// Deletes uploads that never became documents, now and then, on every replica.
-async fn sweep_forever(state: AppState, every: Duration, grace: time::Duration) {
+async fn sweep_forever(
+    retention: crate::documents::erasure::Retention,
+    state: AppState,
+    every: Duration,
+    grace: time::Duration,
+) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
+        match crate::documents::erasure::sweep(
+            &state.db,
+            &state.objects,
+            &retention,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(erased) => {
+                for e in erased {
+                    tracing::info!(case = %e.case, documents = e.documents, "erased a closed case whose retention passed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "erasure sweep failed; will retry"),
+        }
         match exchange::sweep(&state.db, &state.objects, state.clock.now() - grace).await {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "removed uploads that never became documents"),

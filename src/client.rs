@@ -165,12 +165,18 @@ impl Client {
         case: &str,
         document_type: &str,
         purpose: &str,
+        subjects: &[&str],
     ) -> Result<RecipientPlan, ClientError> {
         let url = self.url(&format!("/v1/cases/{case}/plan"));
+        let subjects = subjects.join(",");
         let response = self
             .http
             .get(url)
-            .query(&[("document_type", document_type), ("purpose", purpose)])
+            .query(&[
+                ("document_type", document_type),
+                ("purpose", purpose),
+                ("subjects", subjects.as_str()),
+            ])
             .send()
             .await?;
         decode(response).await

@@ -46,6 +46,11 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
+/// Parses RFC 3339 text (any offset).
+pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,8 +102,22 @@ pub struct DocumentSettings {
     pub max_recipients: usize,
     /// Uploads that did not become documents are deleted after this long.
     pub orphan_grace_secs: u64,
-    /// How often the sweep of such uploads runs.
+    /// How often the sweep of such uploads (and of closed cases whose
+    /// retention has passed) runs.
     pub sweep_interval_secs: u64,
+    /// Days a document is kept after it was received, once its case is closed.
+    pub retention_days: u32,
+    /// The same per document type (`family_assessment = 3650`), overriding the default.
+    pub retention_days_by_type: std::collections::HashMap<crate::documents::DocumentType, u32>,
+}
+
+impl DocumentSettings {
+    pub fn retention(&self) -> crate::documents::erasure::Retention {
+        crate::documents::erasure::Retention {
+            default_days: self.retention_days,
+            by_type: self.retention_days_by_type.clone(),
+        }
+    }
 }
 
 /// Cedar policies.
@@ -162,6 +176,8 @@ impl Default for Settings {
                 max_recipients: 32,
                 orphan_grace_secs: 3600,
                 sweep_interval_secs: 300,
+                retention_days: 3650,
+                retention_days_by_type: Default::default(),
             },
             policy: PolicySettings {
                 dir: PathBuf::from("policies"),

@@ -146,7 +146,10 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
                 supersedes: supersedes.map(|s| DocumentId::parse(&s)).transpose()?,
                 media_type,
             };
-            let plan = client.plan(&case, &document_type, &purpose).await?;
+            let subject_ids: Vec<&str> = subjects.iter().map(String::as_str).collect();
+            let plan = client
+                .plan(&case, &document_type, &purpose, &subject_ids)
+                .await?;
             let keys: Vec<Jwk> = plan
                 .recipients
                 .iter()

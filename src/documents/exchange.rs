@@ -18,7 +18,7 @@ use super::{sha256_hex, DocumentError, DocumentType, Manifest};
 use crate::audit::{AuditEvent, Outcome as AuditOutcome};
 use crate::cases::CaseFacts;
 use crate::clock::rfc3339;
-use crate::consent::Purpose;
+use crate::consent::{ConsentFacts, Purpose, SubjectConsents};
 use crate::jose::jwe::{Jwe, Recipient};
 use crate::jose::{Jwk, KeyUse};
 use crate::parties::{self, KeyStatus, Party};
@@ -54,16 +54,18 @@ pub struct PlannedRecipient {
 }
 
 /// Which parties of the case may receive a document of this type for this
-/// purpose, each with its active encryption keys (never retired ones).
+/// purpose about these subjects, each with its active encryption keys
+/// (never retired ones). For a consent-based purpose each party needs the
+/// consent of every subject.
 pub async fn plan(
     db: &Db,
     engine: &PolicyEngine,
     case: &CaseFacts,
     document_type: DocumentType,
     purpose: Purpose,
+    consents: &SubjectConsents,
+    now: &str,
 ) -> Result<Vec<PlannedRecipient>, DocumentError> {
-    let context =
-        serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
     let mut planned = Vec::new();
     for member in &case.members {
         let Some(party) = parties::find(db, member).await? else {
@@ -72,11 +74,12 @@ pub async fn plan(
         if !party.is_active() {
             continue;
         }
+        let facts = consents.facts(purpose, document_type, Some(&party), now);
         let decision = engine.decide(
             &party,
             Action::ReceiveDocument,
             &Resource::Case(case),
-            context.clone(),
+            receive_context(document_type, purpose, &facts),
         )?;
         if !decision.allowed {
             continue;
@@ -92,6 +95,25 @@ pub async fn plan(
         }
     }
     Ok(planned)
+}
+
+/// The context of a `ReceiveDocument` (or `SubmitDocument`) decision.
+pub fn receive_context(
+    document_type: DocumentType,
+    purpose: Purpose,
+    facts: &ConsentFacts,
+) -> serde_json::Value {
+    let mut context =
+        serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
+    merge(&mut context, facts.context());
+    context
+}
+
+/// Adds the members of `extra` (an object) to `context` (an object).
+pub fn merge(context: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(from)) = (context.as_object_mut(), extra) {
+        into.extend(from);
+    }
 }
 
 /// A verified manifest with the plan it must match.

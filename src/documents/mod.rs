@@ -5,6 +5,7 @@
 //! against the other, the plan and the policy, and answers with a signed
 //! receipt.
 
+pub mod erasure;
 pub mod exchange;
 pub mod manifest;
 pub mod party;
@@ -177,6 +178,12 @@ impl From<SubjectId> for String {
     }
 }
 
+impl fmt::Display for SubjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What can go wrong exchanging documents. Every variant maps to a stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
@@ -216,6 +223,10 @@ pub enum DocumentError {
     Incomplete(String),
     #[error("the content of this case has been erased")]
     Erased,
+    #[error(transparent)]
+    ErasureRefused(#[from] erasure::ErasureRefused),
+    #[error(transparent)]
+    Consent(#[from] crate::consent::ConsentError),
     #[error(transparent)]
     Case(#[from] CaseError),
     #[error(transparent)]

@@ -8,9 +8,10 @@ use super::error::ApiError;
 use super::tls::PeerCertificate;
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
+use crate::consent::ConsentFacts;
 use crate::parties::{self, Party};
 use crate::pki;
-use crate::policy::{self, Action, ActionKind, Authorized, RequestMeta, Resource};
+use crate::policy::{self, Action, ActionKind, Authorized, PolicyError, RequestMeta, Resource};
 
 /// The authenticated party of a request.
 #[derive(Debug, Clone)]
@@ -42,6 +43,73 @@ impl Caller {
             context,
         )
         .await?)
+    }
+}
+
+impl Caller {
+    /// Authorizes a move of a document (submit, read, share): the consent
+    /// facts join the context, and a refusal by a consent or purpose rule
+    /// says so, naming the consents and their states.
+    pub async fn authorize_move<A: ActionKind>(
+        &self,
+        state: &AppState,
+        resource: Resource<'_>,
+        mut context: serde_json::Value,
+        consent: &ConsentFacts,
+    ) -> Result<Authorized<A>, ApiError> {
+        crate::documents::exchange::merge(&mut context, consent.context());
+        let at = state.now();
+        let meta = RequestMeta {
+            request_id: self.request_id.as_deref(),
+            at: &at,
+        };
+        let decided = policy::authorize::<A>(
+            &state.policy.current(),
+            &state.db,
+            meta,
+            &self.party,
+            resource,
+            context,
+        )
+        .await;
+        match decided {
+            Ok(proof) => Ok(proof),
+            Err(PolicyError::Denied { problems, .. })
+                if problems.iter().any(|p| p == "consent") =>
+            {
+                Err(consent_refusal(consent))
+            }
+            Err(PolicyError::Denied { problems, .. })
+                if problems.iter().any(|p| p == "purpose") =>
+            {
+                Err(ApiError::Other {
+                    status: axum::http::StatusCode::FORBIDDEN,
+                    code: "purpose_not_allowed",
+                    detail: format!(
+                        "{} is not a purpose a {} may act for (or share for) under the policy",
+                        consent.purpose, self.party.role
+                    ),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The answer to a move a consent-based purpose does not cover.
+pub fn consent_refusal(consent: &ConsentFacts) -> ApiError {
+    let code = match consent.state() {
+        "withdrawn" => "consent_withdrawn",
+        "revoked" => "consent_revoked",
+        "expired" => "consent_expired",
+        "refused" => "consent_refused",
+        "invalidated" => "consent_invalidated",
+        _ => "consent_missing",
+    };
+    ApiError::ConsentLacking {
+        code,
+        detail: consent.describe().join("; "),
+        consents: consent.lacking().into_iter().cloned().collect(),
     }
 }
 

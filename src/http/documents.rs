@@ -17,11 +17,11 @@ use super::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::cases::{self, CaseError, CaseFacts, CaseId};
-use crate::consent::{LawfulBasis, Purpose};
+use crate::consent::{self, LawfulBasis, Purpose, SubjectConsents};
 use crate::documents::exchange::{self, Submission, Submitted};
 use crate::documents::retrieve;
 use crate::documents::store::{self, DocumentRecord, DocumentView};
-use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest};
+use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest, SubjectId};
 use crate::jose::jwe::Recipient;
 use crate::jose::KeyUse;
 use crate::parties::{self, KeyStatus, PartyError, PartyId, Role};
@@ -98,9 +98,13 @@ fn query_value<'a>(
         })
 }
 
-fn purpose_of(raw: &str) -> Result<Purpose, ApiError> {
+/// A purpose of the registry; anything else is a 400 listing the valid ones.
+pub fn purpose_of(raw: &str) -> Result<Purpose, ApiError> {
     raw.parse()
-        .map_err(|e| ApiError::invalid("invalid_purpose", e))
+        .map_err(|e: consent::UnknownPurpose| ApiError::BadRequest {
+            code: "unknown_purpose",
+            detail: e.to_string(),
+        })
 }
 
 async fn case_facts(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
@@ -118,17 +122,30 @@ pub async fn plan(
 ) -> Result<Json<RecipientPlan>, ApiError> {
     let document_type: DocumentType = query_value(&query, "document_type")?.parse()?;
     let purpose = purpose_of(query_value(&query, "purpose")?)?;
+    let subjects = query
+        .get("subjects")
+        .map(|list| {
+            list.split(',')
+                .filter(|s| !s.is_empty())
+                .map(SubjectId::parse)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     let facts = case_facts(&state, &case).await?;
     let context = json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
     caller
         .authorize::<ReadRecipientPlan>(&state, Resource::Case(&facts), context)
         .await?;
+    let consents = SubjectConsents::load(&state.db, &facts.id, &subjects).await?;
     let planned = exchange::plan(
         &state.db,
         &state.policy.current(),
         &facts,
         document_type,
         purpose,
+        &consents,
+        &state.now(),
     )
     .await?;
     Ok(Json(RecipientPlan {
@@ -191,9 +208,12 @@ pub async fn submit(
         ));
     }
     let facts = case_facts(&state, &case).await?;
+    let now = state.now();
+    let consents = SubjectConsents::load(&state.db, &facts.id, &manifest.subjects).await?;
+    let own = consents.facts(manifest.purpose, manifest.document_type, None, &now);
     let context = json!({ "document_type": manifest.document_type.as_str(), "purpose": manifest.purpose.as_str() });
     let proof = caller
-        .authorize::<SubmitDocument>(&state, Resource::Case(&facts), context)
+        .authorize_move::<SubmitDocument>(&state, Resource::Case(&facts), context, &own)
         .await?;
     let plan = exchange::plan(
         &state.db,
@@ -201,6 +221,8 @@ pub async fn submit(
         &facts,
         manifest.document_type,
         manifest.purpose,
+        &consents,
+        &now,
     )
     .await?;
     let document_id = manifest.document_id.clone();
@@ -298,11 +320,16 @@ pub async fn envelope(
     let purpose = purpose_of(query_value(&query, "purpose")?)?;
     let (doc, facts) = document(&state, &raw).await?;
     let recipient = is_recipient(&state, &doc, &caller.party.id).await?;
+    let now = state.now();
+    let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+        .await?
+        .facts(purpose, doc.document_type, Some(&caller.party), &now);
     let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
     let proof = caller
-        .authorize::<ReadDocument>(&state, Resource::Document(&facts), context)
+        .authorize_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
         .await?;
     let stream = retrieve::envelope(&state.vault, &proof, &doc).await?;
+    consent::record_use(&state.db, &consent.used(), &caller.party.id, &doc.id, &now).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -333,6 +360,9 @@ pub async fn share(
         .await?
         .ok_or_else(|| ApiError::invalid("unknown_party", PartyError::NotFound(party_id)))?;
     let holder = is_recipient(&state, &doc, &caller.party.id).await?;
+    let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+        .await?
+        .facts(purpose, doc.document_type, Some(&party), &state.now());
     let entitled = party.is_active()
         && state
             .policy
@@ -341,17 +371,18 @@ pub async fn share(
                 &party,
                 Action::ReceiveDocument,
                 &Resource::Case(&facts.case),
-                json!({ "document_type": facts.document_type, "purpose": purpose.as_str() }),
+                exchange::receive_context(doc.document_type, purpose, &consent),
             )?
             .allowed;
     let context = json!({
         "purpose": purpose.as_str(),
         "is_recipient": holder,
         "new_recipient": { "__entity": { "type": "Ponte::Party", "id": party.id.as_str() } },
+        "new_recipient_role": party.role.as_str(),
         "new_recipient_entitled": entitled,
     });
     let proof = caller
-        .authorize::<ShareDocument>(&state, Resource::Document(&facts), context)
+        .authorize_move::<ShareDocument>(&state, Resource::Document(&facts), context, &consent)
         .await?;
     let added = exchange::share(
         &state.vault,

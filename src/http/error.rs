@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::cases::CaseError;
+use crate::consent::ConsentError;
+use crate::documents::erasure::ErasureRefused;
 use crate::documents::DocumentError;
 use crate::jose::JoseError;
 use crate::parties::PartyError;
@@ -42,6 +44,16 @@ pub enum ApiError {
         code: &'static str,
         detail: String,
     },
+    #[error("{detail}")]
+    TooManyRequests { retry_after: u64, detail: String },
+    /// A consent-based move without the consent it needs: names the
+    /// consents and their states.
+    #[error("{detail}")]
+    ConsentLacking {
+        code: &'static str,
+        detail: String,
+        consents: Vec<crate::consent::SubjectConsent>,
+    },
     #[error("{0} is unavailable; retry later")]
     Unavailable(&'static str, String),
     #[error("internal error")]
@@ -59,6 +71,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable, machine-readable error code.
     pub code: String,
+    /// For `consent_*` refusals: each data subject's consent and its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consents: Option<Vec<crate::consent::SubjectConsent>>,
 }
 
 impl ApiError {
@@ -73,6 +88,8 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Other { status, .. } => *status,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ConsentLacking { .. } => StatusCode::FORBIDDEN,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -88,7 +105,9 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::BadRequest { code, .. }
-            | ApiError::Other { code, .. } => code,
+            | ApiError::Other { code, .. }
+            | ApiError::ConsentLacking { code, .. } => code,
+            ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -110,6 +129,10 @@ impl ApiError {
             // Display of Internal and Unavailable never carries the cause.
             detail: self.to_string(),
             code: self.code().to_owned(),
+            consents: match self {
+                ApiError::ConsentLacking { consents, .. } => Some(consents.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -134,6 +157,9 @@ impl IntoResponse for ApiError {
         );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }
@@ -163,7 +189,9 @@ impl From<PolicyError> for ApiError {
     fn from(e: PolicyError) -> Self {
         match e {
             PolicyError::PartyDisabled { party } => ApiError::PartyDisabled(party.to_string()),
-            denied @ PolicyError::Denied { .. } => ApiError::Forbidden(denied.to_string()),
+            denied @ (PolicyError::Denied { .. } | PolicyError::DeniedAnonymous { .. }) => {
+                ApiError::Forbidden(denied.to_string())
+            }
             PolicyError::Db(db) => db.into(),
             other => ApiError::Internal(other.to_string()),
         }
@@ -260,6 +288,67 @@ impl From<DocumentError> for ApiError {
             DocumentError::Policy(p) => p.into(),
             DocumentError::Db(d) => d.into(),
             DocumentError::Seal(s) => ApiError::Internal(s.to_string()),
+            DocumentError::Consent(c) => c.into(),
+            DocumentError::ErasureRefused(r) => {
+                let code = match r {
+                    ErasureRefused::LegalHold(..) => "legal_hold",
+                    ErasureRefused::AlreadyErased(..) => "already_erased",
+                    ErasureRefused::NotClosed(..) => "case_not_closed",
+                    ErasureRefused::RetentionRunning(..) => "retention_running",
+                    ErasureRefused::OtherBasis(..) => "other_lawful_basis",
+                    ErasureRefused::ConsentGiven(..) => "consent_still_given",
+                };
+                ApiError::Conflict {
+                    code,
+                    detail: r.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        match e {
+            ConsentError::InvalidId(_) => ApiError::invalid("invalid_consent_id", e),
+            ConsentError::Invalid(_) => ApiError::invalid("invalid_consent", e),
+            ConsentError::SubjectNotFound(..) => ApiError::NotFound {
+                code: "subject_not_found",
+                detail: e.to_string(),
+            },
+            ConsentError::SubjectExists(..) => ApiError::Conflict {
+                code: "subject_exists",
+                detail: e.to_string(),
+            },
+            ConsentError::NotFound(_) => ApiError::NotFound {
+                code: "consent_not_found",
+                detail: e.to_string(),
+            },
+            ConsentError::NoticeNotFound(_) => ApiError::NotFound {
+                code: "notice_not_found",
+                detail: e.to_string(),
+            },
+            ConsentError::ValidityInPast(_) => ApiError::invalid("consent_validity_in_past", e),
+            ConsentError::Evidence(_) => ApiError::invalid("invalid_consent_evidence", e),
+            ConsentError::Transition { .. } => ApiError::Conflict {
+                code: "consent_state_conflict",
+                detail: e.to_string(),
+            },
+            ConsentError::WrongCode => ApiError::Other {
+                status: StatusCode::FORBIDDEN,
+                code: "consent_code_invalid",
+                detail: e.to_string(),
+            },
+            ConsentError::TooManyAttempts(secs) => ApiError::TooManyRequests {
+                retry_after: secs,
+                detail: e.to_string(),
+            },
+            ConsentError::Case(c) => c.into(),
+            ConsentError::Party(p) => p.into(),
+            ConsentError::Db(d) => d.into(),
+            ConsentError::Random | ConsentError::Corrupt(_) | ConsentError::Sign(_) => {
+                ApiError::Internal(e.to_string())
+            }
         }
     }
 }

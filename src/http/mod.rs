@@ -5,6 +5,7 @@
 
 mod auth;
 mod cases;
+pub mod consent;
 pub mod directory;
 pub mod documents;
 pub mod error;
@@ -20,7 +21,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -47,6 +48,10 @@ pub enum Access {
     Public,
     /// Party routes: mTLS identity, one Cedar decision, audited.
     Party,
+    /// The person holding a one-time consent code: no certificate; the code
+    /// is the credential, checked (rate-limited, constant-time) and then
+    /// decided by the policy as `Anonymous`, audited.
+    ConsentCode,
 }
 
 /// Makes the JSON Schema of a body for the API description.
@@ -134,7 +139,7 @@ fn spec(
 /// Every route of the broker with its handler. The route test, the OpenAPI
 /// document and the router are all made from this one list.
 pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
-    use Access::{Party, Public};
+    use Access::{ConsentCode, Party, Public};
     use Method as M;
     vec![
         (
@@ -356,6 +361,58 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec(M::POST, "/v1/documents/{document}/recipients", Action::ShareDocument, Party, "shareDocument", "Add a recipient entry, made by a holder, for a party entitled to the document now.", Some(schema::<documents::ShareRequest>), 201, Body::Json(schema::<documents::ShareAnswer>)),
             post(documents::share),
+        ),
+        (
+            spec(M::POST, "/v1/cases/{case}/subjects", Action::AddSubject, Party, "addSubject", "Add a data subject (a pseudonymous id, its relation to the child, its representative) to a case.", Some(schema::<consent::AddSubjectRequest>), 201, Body::Json(schema::<crate::consent::DataSubject>)),
+            post(consent::add_subject),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/subjects", Action::ListSubjects, Party, "listSubjects", "The data subjects of a case.", None, 200, Body::Json(schema::<Vec<crate::consent::DataSubject>>)),
+            get(consent::subjects),
+        ),
+        (
+            spec(M::POST, "/v1/cases/{case}/consents", Action::RecordConsent, Party, "recordConsent", "Record a consent (ISO/IEC TS 27560) collected from a data subject or their representative; answers the signed consent receipt and, once, the one-time withdrawal code.", Some(schema::<consent::RecordConsentRequest>), 201, Body::Json(schema::<consent::RecordedConsent>)),
+            post(consent::record),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/consents", Action::ListConsents, Party, "listConsents", "The consent records of a case.", None, 200, Body::Json(schema::<Vec<crate::consent::ConsentRecord>>)),
+            get(consent::list_for_case),
+        ),
+        (
+            spec(M::GET, "/v1/consents/{consent}", Action::ReadConsent, Party, "readConsent", "A consent record, its state now and its whole history with receipts.", None, 200, Body::Json(schema::<consent::ConsentDetail>)),
+            get(consent::show),
+        ),
+        (
+            spec(M::POST, "/v1/consents/{consent}/state", Action::ChangeConsent, Party, "changeConsent", "Withdraw a consent on the person's behalf (its collector), or revoke or invalidate it (a court). Earlier recipients get a signed withdrawal notice.", Some(schema::<consent::ChangeConsentRequest>), 200, Body::Json(schema::<consent::ChangedConsent>)),
+            post(consent::change),
+        ),
+        (
+            spec(M::POST, "/v1/consents/{consent}/withdraw", Action::WithdrawConsentWithCode, ConsentCode, "withdrawConsent", "The person withdraws their consent with the one-time code, from any client. Earlier recipients get a signed withdrawal notice.", Some(schema::<consent::WithdrawRequest>), 200, Body::Json(schema::<consent::ChangedConsent>)),
+            post(consent::withdraw_with_code),
+        ),
+        (
+            spec(M::GET, "/v1/notices", Action::ListNotices, Party, "listNotices", "The caller's inbox of withdrawal notices.", None, 200, Body::Json(schema::<Vec<crate::consent::notices::InboxNotice>>)),
+            get(consent::inbox),
+        ),
+        (
+            spec(M::GET, "/v1/notices/{notice}", Action::ReadNotice, Party, "readNotice", "One withdrawal notice of the caller's inbox (the reading is recorded).", None, 200, Body::Json(schema::<crate::consent::notices::InboxNotice>)),
+            get(consent::read_notice),
+        ),
+        (
+            spec(M::POST, "/v1/notices/{notice}/ack", Action::AcknowledgeNotice, Party, "acknowledgeNotice", "State that what the notice lists was deleted.", None, 200, Body::Json(schema::<crate::consent::notices::InboxNotice>)),
+            post(consent::acknowledge),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/notices", Action::ListCaseNotices, Party, "listCaseNotices", "Every withdrawal notice of a case, outstanding acknowledgements first (the ministry).", None, 200, Body::Json(schema::<Vec<crate::consent::notices::InboxNotice>>)),
+            get(consent::case_notices),
+        ),
+        (
+            spec(M::PUT, "/v1/cases/{case}/hold", Action::SetLegalHold, Party, "setLegalHold", "Put a case under a legal hold: nothing of it is erased until the hold is lifted.", Some(schema::<consent::HoldRequest>), 200, Body::Json(schema::<crate::documents::erasure::LegalHold>)),
+            put(consent::set_hold),
+        ),
+        (
+            spec(M::DELETE, "/v1/cases/{case}/hold", Action::LiftLegalHold, Party, "liftLegalHold", "Lift a case's legal hold.", None, 204, Body::Text("")),
+            delete(consent::lift_hold),
         ),
     ]
 }

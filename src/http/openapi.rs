@@ -58,7 +58,7 @@ pub fn document(specs: &[RouteSpec]) -> Value {
             operation["parameters"] = Value::Array(parameters);
         }
         operation["security"] = match spec.access {
-            Access::Public => json!([]),
+            Access::Public | Access::ConsentCode => json!([]),
             Access::Party => json!([{ "partyCertificate": [] }]),
         };
         let item = paths.entry(spec.path).or_insert_with(|| json!({}));

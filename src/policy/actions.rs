@@ -54,6 +54,19 @@ actions!(
     ListDocuments,
     ReadDocument,
     ShareDocument,
+    AddSubject,
+    ListSubjects,
+    RecordConsent,
+    ListConsents,
+    ReadConsent,
+    ChangeConsent,
+    WithdrawConsentWithCode,
+    ListNotices,
+    ReadNotice,
+    AcknowledgeNotice,
+    ListCaseNotices,
+    SetLegalHold,
+    LiftLegalHold,
 );
 
 impl Action {

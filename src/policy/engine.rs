@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::{Action, PolicyError};
 use crate::cases::CaseFacts;
+use crate::consent::ConsentRecord;
 use crate::parties::Party;
 use crate::pki::hex;
 
@@ -23,6 +24,10 @@ pub enum Resource<'a> {
     Party(&'a Party),
     Case(&'a CaseFacts),
     Document(&'a DocumentFacts),
+    Consent {
+        record: &'a ConsentRecord,
+        case: &'a CaseFacts,
+    },
 }
 
 /// What the policy sees of a document.
@@ -43,6 +48,7 @@ impl Resource<'_> {
             Resource::Party(p) => format!("party:{}", p.id),
             Resource::Case(c) => format!("case:{}", c.id),
             Resource::Document(d) => format!("document:{}", d.id),
+            Resource::Consent { record, .. } => format!("consent:{}", record.id),
         }
     }
 }
@@ -56,6 +62,9 @@ pub struct Decision {
     pub policy_ids: Vec<String>,
     /// Evaluation errors (a policy that errs is skipped, as Cedar specifies).
     pub errors: Vec<String>,
+    /// On a denial, the `@problem("…")` annotations of the forbids that
+    /// refused: what the answer should name (`consent`, `purpose`).
+    pub problems: Vec<String>,
 }
 
 /// A validated policy set with its schema.
@@ -164,7 +173,7 @@ impl PolicyEngine {
         self.actions.contains(action.name())
     }
 
-    /// Evaluates the policies for one request.
+    /// Evaluates the policies for one request of a party.
     pub fn decide(
         &self,
         principal: &Party,
@@ -172,14 +181,50 @@ impl PolicyEngine {
         resource: &Resource<'_>,
         context: serde_json::Value,
     ) -> Result<Decision, PolicyError> {
-        let bad = |e: &dyn std::fmt::Display| PolicyError::Request(e.to_string());
         let mut entities = vec![party_entity(principal)];
+        if let Resource::Party(party) = resource {
+            if party.id == principal.id {
+                entities.clear();
+            }
+        }
+        self.evaluate(
+            uid("Party", principal.id.as_str()),
+            entities,
+            action,
+            resource,
+            context,
+        )
+    }
+
+    /// Evaluates the policies for one request of an unauthenticated caller.
+    pub fn decide_anonymous(
+        &self,
+        action: Action,
+        resource: &Resource<'_>,
+        context: serde_json::Value,
+    ) -> Result<Decision, PolicyError> {
+        self.evaluate(
+            uid("Anonymous", "anonymous"),
+            Vec::new(),
+            action,
+            resource,
+            context,
+        )
+    }
+
+    fn evaluate(
+        &self,
+        principal: EntityUid,
+        mut entities: Vec<serde_json::Value>,
+        action: Action,
+        resource: &Resource<'_>,
+        context: serde_json::Value,
+    ) -> Result<Decision, PolicyError> {
+        let bad = |e: &dyn std::fmt::Display| PolicyError::Request(e.to_string());
         let resource_uid = match resource {
             Resource::Broker => uid("Broker", "ponte"),
             Resource::Party(party) => {
-                if party.id != principal.id {
-                    entities.push(party_entity(party));
-                }
+                entities.push(party_entity(party));
                 uid("Party", party.id.as_str())
             }
             Resource::Case(case) => {
@@ -200,6 +245,20 @@ impl PolicyEngine {
                 }));
                 uid("Document", &document.id)
             }
+            Resource::Consent { record, case } => {
+                entities.push(case_entity(case));
+                entities.push(json!({
+                    "uid": { "type": "Ponte::Consent", "id": record.id.as_str() },
+                    "attrs": {
+                        "case": { "__entity": { "type": "Ponte::Case", "id": case.id.as_str() } },
+                        "subject": record.subject.as_str(),
+                        "collector": { "__entity": { "type": "Ponte::Party", "id": record.collector.as_str() } },
+                        "state": record.state.as_str(),
+                    },
+                    "parents": [],
+                }));
+                uid("Consent", record.id.as_str())
+            }
         };
         let entities =
             Entities::from_json_value(serde_json::Value::Array(entities), Some(&self.schema))
@@ -208,7 +267,7 @@ impl PolicyEngine {
         let context = Context::from_json_value(context, Some((&self.schema, &action_uid)))
             .map_err(|e| bad(&e))?;
         let request = Request::new(
-            uid("Party", principal.id.as_str()),
+            principal,
             action_uid,
             resource_uid,
             context,
@@ -222,15 +281,33 @@ impl PolicyEngine {
             .map(|id| id.to_string())
             .collect();
         policy_ids.sort();
+        let allowed = response.decision() == CedarDecision::Allow;
+        let problems = if allowed {
+            Vec::new()
+        } else {
+            policy_ids
+                .iter()
+                .filter_map(|id| self.policies.policy(&PolicyId::new(id)))
+                .filter_map(|p| p.annotation("problem").map(str::to_owned))
+                .collect()
+        };
         Ok(Decision {
-            allowed: response.decision() == CedarDecision::Allow,
+            allowed,
             policy_ids,
             errors: response
                 .diagnostics()
                 .errors()
                 .map(|e| e.to_string())
                 .collect(),
+            problems,
         })
+    }
+
+    /// The text of a policy, for explanations.
+    pub fn policy_text(&self, id: &str) -> Option<String> {
+        self.policies
+            .policy(&PolicyId::new(id))
+            .map(|p| p.to_string())
     }
 }
 

@@ -33,6 +33,13 @@ impl<A: ActionKind> Authorized<A> {
     }
 }
 
+/// Proof that an unauthenticated caller was allowed action `A` (a person
+/// holding a consent code).
+#[derive(Debug)]
+pub struct AuthorizedAnonymous<A: ActionKind> {
+    _action: PhantomData<A>,
+}
+
 /// The policy set in force. A reload replaces it only with a set that
 /// validates; otherwise the old set stays and the validator's message is
 /// returned. Every decision takes the set current at that moment, so a
@@ -75,7 +82,14 @@ pub enum PolicyError {
     #[error("party {party} is disabled")]
     PartyDisabled { party: PartyId },
     #[error("{action} is not allowed for party {party}")]
-    Denied { party: PartyId, action: Action },
+    Denied {
+        party: PartyId,
+        action: Action,
+        /// The `@problem` annotations of the forbids that refused.
+        problems: Vec<String>,
+    },
+    #[error("{action} is not allowed")]
+    DeniedAnonymous { action: Action },
     #[error("policy files: {0}")]
     Load(String),
     #[error("policy set does not validate against the schema:\n{0}")]
@@ -104,11 +118,82 @@ pub async fn authorize<A: ActionKind>(
     context: serde_json::Value,
 ) -> Result<Authorized<A>, PolicyError> {
     let decision = engine.decide(principal, A::ACTION, &resource, context.clone())?;
+    let principal_name = format!("party:{}", principal.id);
+    audit_decision(
+        engine,
+        db,
+        &meta,
+        &principal_name,
+        A::ACTION,
+        &resource,
+        context,
+        &decision,
+    )
+    .await?;
+    if decision.allowed {
+        Ok(Authorized {
+            principal: principal.id.clone(),
+            _action: PhantomData,
+        })
+    } else if !principal.is_active() {
+        Err(PolicyError::PartyDisabled {
+            party: principal.id.clone(),
+        })
+    } else {
+        Err(PolicyError::Denied {
+            party: principal.id.clone(),
+            action: A::ACTION,
+            problems: decision.problems,
+        })
+    }
+}
+
+/// Decides whether an unauthenticated caller may perform `A` (the policy
+/// sees it as `Ponte::Anonymous`), audits the decision, and returns the proof.
+pub async fn authorize_anonymous<A: ActionKind>(
+    engine: &PolicyEngine,
+    db: &Db,
+    meta: RequestMeta<'_>,
+    resource: Resource<'_>,
+    context: serde_json::Value,
+) -> Result<AuthorizedAnonymous<A>, PolicyError> {
+    let decision = engine.decide_anonymous(A::ACTION, &resource, context.clone())?;
+    audit_decision(
+        engine,
+        db,
+        &meta,
+        "anonymous",
+        A::ACTION,
+        &resource,
+        context,
+        &decision,
+    )
+    .await?;
+    if decision.allowed {
+        Ok(AuthorizedAnonymous {
+            _action: PhantomData,
+        })
+    } else {
+        Err(PolicyError::DeniedAnonymous { action: A::ACTION })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_decision(
+    engine: &PolicyEngine,
+    db: &Db,
+    meta: &RequestMeta<'_>,
+    principal: &str,
+    action: Action,
+    resource: &Resource<'_>,
+    context: serde_json::Value,
+    decision: &Decision,
+) -> Result<(), PolicyError> {
     let event = AuditEvent {
         at: meta.at.to_owned(),
         request_id: meta.request_id.map(str::to_owned),
-        principal: format!("party:{}", principal.id),
-        action: A::ACTION.name().to_owned(),
+        principal: principal.to_owned(),
+        action: action.name().to_owned(),
         resource: resource.audit_id(),
         outcome: if decision.allowed {
             Outcome::Allow
@@ -124,19 +209,5 @@ pub async fn authorize<A: ActionKind>(
         },
     };
     audit::append(db.pool(), &event).await?;
-    if decision.allowed {
-        Ok(Authorized {
-            principal: principal.id.clone(),
-            _action: PhantomData,
-        })
-    } else if !principal.is_active() {
-        Err(PolicyError::PartyDisabled {
-            party: principal.id.clone(),
-        })
-    } else {
-        Err(PolicyError::Denied {
-            party: principal.id.clone(),
-            action: A::ACTION,
-        })
-    }
+    Ok(())
 }

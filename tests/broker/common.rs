@@ -110,6 +110,23 @@ pub fn use_s3(settings: &mut Settings, dir: &Path, endpoint: &str) {
     settings.objects.s3.timeout_secs = 5;
 }
 
+/// The purposes that rest on consent.
+pub const ALL_CONSENT_PURPOSES: [&str; 3] = [
+    "family_tracing",
+    "best_interest_assessment",
+    "return_and_reintegration",
+];
+
+/// Every role, as consent recipients.
+pub const ALL_ROLES: [&str; 6] = [
+    "role:municipality",
+    "role:ministry",
+    "role:iom_coordination",
+    "role:iom_mission",
+    "role:court",
+    "role:guardian",
+];
+
 /// A running broker.
 pub struct TestApp {
     pub dir: TempDir,
@@ -197,14 +214,80 @@ impl TestApp {
             .await
     }
 
-    /// A case with the ministry, IOM Rome and IOM Tirana on it.
+    /// A case with the ministry, IOM Rome and IOM Tirana on it, and the
+    /// child `subj-child-1` consenting (through the guardian) to every
+    /// consent-based purpose, recipient role and document type for a year.
     pub async fn case_with_mission(&self) -> String {
+        let case = self.case_with_mission_without_consent().await;
+        self.add_subject(&case, "subj-child-1", "child").await;
+        self.record_consent(&case, "subj-child-1", &ALL_CONSENT_PURPOSES, &ALL_ROLES)
+            .await;
+        case
+    }
+
+    /// A case with the ministry, IOM Rome and IOM Tirana on it, and no data subject yet.
+    pub async fn case_with_mission_without_consent(&self) -> String {
         let case = self.open_case("AL").await;
         self.attach(&case, "iom-rome", "ministry-labour")
             .await
             .unwrap();
         self.attach(&case, "iom-tirana", "iom-rome").await.unwrap();
         case
+    }
+
+    /// IOM Tirana adds a data subject to the case.
+    pub async fn add_subject(&self, case: &str, subject: &str, relation: &str) {
+        let _: serde_json::Value = self
+            .client("iom-tirana")
+            .post(
+                &format!("/v1/cases/{case}/subjects"),
+                &serde_json::json!({ "id": subject, "relation": relation }),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// IOM Tirana submits the signed consent form of `subject` and records
+    /// the consent it gives (every document type, valid for a year).
+    /// Returns the recorded consent with its receipt and one-time code.
+    pub async fn record_consent(
+        &self,
+        case: &str,
+        subject: &str,
+        purposes: &[&str],
+        recipients: &[&str],
+    ) -> ponte::http::consent::RecordedConsent {
+        let form = self
+            .prepare_about(
+                "iom-tirana",
+                case,
+                "consent_form",
+                "family_tracing",
+                subject,
+                b"consent form, signed",
+            )
+            .await;
+        let (_, answer) = self.submit("iom-tirana", case, &form).await.unwrap();
+        let until =
+            ponte::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(365));
+        self.client("iom-tirana")
+            .post(
+                &format!("/v1/cases/{case}/consents"),
+                &serde_json::json!({
+                    "subject": subject,
+                    "state": "given",
+                    "given_by": "representative",
+                    "purposes": purposes,
+                    "recipients": recipients,
+                    "document_types": ponte::documents::DocumentType::ALL.map(|t| t.as_str()),
+                    "valid_until": until,
+                    "notice_version": "2026-1",
+                    "notice_language": "sq",
+                    "evidence": answer.document.id,
+                }),
+            )
+            .await
+            .unwrap()
     }
 
     /// A demo party's private key of one use, from its credential folder.
@@ -218,7 +301,7 @@ impl TestApp {
         ponte::jose::Jwk::parse(&text).unwrap()
     }
 
-    /// Prepares a document as `author` for the current plan.
+    /// Prepares a document about `subj-child-1` as `author` for the current plan.
     pub async fn prepare(
         &self,
         author: &str,
@@ -227,9 +310,30 @@ impl TestApp {
         purpose: &str,
         document: &[u8],
     ) -> ponte::documents::party::Prepared {
+        self.prepare_about(
+            author,
+            case,
+            document_type,
+            purpose,
+            "subj-child-1",
+            document,
+        )
+        .await
+    }
+
+    /// Prepares a document about `subject` as `author` for the current plan.
+    pub async fn prepare_about(
+        &self,
+        author: &str,
+        case: &str,
+        document_type: &str,
+        purpose: &str,
+        subject: &str,
+        document: &[u8],
+    ) -> ponte::documents::party::Prepared {
         let plan = self
             .client(author)
-            .plan(case, document_type, purpose)
+            .plan(case, document_type, purpose, &[subject])
             .await
             .unwrap();
         let keys: Vec<ponte::jose::Jwk> = plan
@@ -243,7 +347,7 @@ impl TestApp {
             case: ponte::cases::CaseId::parse(case).unwrap(),
             document_type: document_type.parse().unwrap(),
             purpose: purpose.parse().unwrap(),
-            subjects: vec![ponte::documents::SubjectId::parse("subj-child-1").unwrap()],
+            subjects: vec![ponte::documents::SubjectId::parse(subject).unwrap()],
             supersedes: None,
             media_type: "text/plain".into(),
         };

@@ -75,7 +75,12 @@ async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Back
     let case = app.case_with_mission().await;
     let plan = app
         .client("iom-tirana")
-        .plan(&case, "family_assessment", "best_interest_assessment")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
         .await
         .unwrap();
     let mut parties: Vec<&str> = plan.recipients.iter().map(|p| p.party.as_str()).collect();
@@ -92,7 +97,12 @@ async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Back
 
     let plan = app
         .client("iom-tirana")
-        .plan(&case, "child_hearing", "judicial_decision")
+        .plan(
+            &case,
+            "child_hearing",
+            "judicial_decision",
+            &["subj-child-1"],
+        )
         .await
         .unwrap();
     let parties: Vec<&str> = plan.recipients.iter().map(|p| p.party.as_str()).collect();
@@ -100,13 +110,18 @@ async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Back
 
     let err = app
         .client("iom-dakar")
-        .plan(&case, "family_assessment", "best_interest_assessment")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
         .await
         .unwrap_err();
     assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")));
     let err = app
         .client("iom-tirana")
-        .plan(&case, "family_assessment", "marketing")
+        .plan(&case, "family_assessment", "marketing", &["subj-child-1"])
         .await
         .unwrap_err();
     assert_eq!(
@@ -115,7 +130,7 @@ async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Back
     );
     let err = app
         .client("iom-tirana")
-        .plan(&case, "love_letter", "family_tracing")
+        .plan(&case, "love_letter", "family_tracing", &["subj-child-1"])
         .await
         .unwrap_err();
     assert_eq!(
@@ -284,7 +299,12 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     let mut keys: Vec<ponte::jose::Jwk> = Vec::new();
     for p in app
         .client("iom-tirana")
-        .plan(&case, "family_assessment", "best_interest_assessment")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
         .await
         .unwrap()
         .recipients
