@@ -147,6 +147,14 @@ impl Client {
     ) -> Result<T, ClientError> {
         decode(self.http.post(self.url(path)).json(body).send().await?).await
     }
+
+    pub async fn put_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        decode(self.http.put(self.url(path)).json(body).send().await?).await
+    }
 }
 
 /// A retrieved envelope with what the broker says about it.

@@ -256,9 +256,11 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
             document,
             party,
             purpose,
+            read_purpose,
         } => {
             let client = client(settings, &args)?;
-            let fetched = client.envelope(&document, &purpose).await?;
+            let read_purpose = read_purpose.unwrap_or_else(|| purpose.clone());
+            let fetched = client.envelope(&document, &read_purpose).await?;
             let jwks: serde_json::Value = client
                 .get(&format!("/v1/parties/{party}/jwks.json"))
                 .await?;

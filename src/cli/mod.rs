@@ -112,8 +112,13 @@ pub enum DocCommand {
         document: String,
         #[arg(long)]
         party: String,
+        /// The purpose the new recipient will receive it for.
         #[arg(long)]
         purpose: String,
+        /// The purpose for which you read the envelope to make the new
+        /// entry (default: the same as --purpose).
+        #[arg(long)]
+        read_purpose: Option<String>,
     },
     /// The documents of a case you authored or receive.
     List {

@@ -429,6 +429,8 @@ async fn document_commands_submit_fetch_share_list_and_verify_the_receipt() {
             "tm-roma",
             "--purpose",
             "judicial_decision",
+            "--read-purpose",
+            "best_interest_assessment",
         ],
     ))
     .await;

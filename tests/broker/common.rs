@@ -414,6 +414,24 @@ impl TestApp {
         out
     }
 
+    /// The local objects of documents other than consent forms (the
+    /// consent every case of [`TestApp::case_with_mission`] starts with).
+    pub async fn envelope_objects(&self) -> Vec<PathBuf> {
+        let forms: Vec<String> =
+            sqlx::query_scalar("select id from document where document_type = 'consent_form'")
+                .fetch_all(self.db.pool())
+                .await
+                .unwrap();
+        self.local_objects()
+            .into_iter()
+            .filter(|p| {
+                !forms
+                    .iter()
+                    .any(|f| p.to_string_lossy().contains(f.as_str()))
+            })
+            .collect()
+    }
+
     /// The broker's object store.
     pub fn state_objects(&self) -> ponte::storage::Objects {
         self.objects.clone()

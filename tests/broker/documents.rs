@@ -126,7 +126,7 @@ async fn the_plan_names_the_entitled_parties_and_their_active_keys(backend: Back
         .unwrap_err();
     assert_eq!(
         (err.status(), err.code()),
-        (Some(422), Some("invalid_purpose"))
+        (Some(400), Some("unknown_purpose"))
     );
     let err = app
         .client("iom-tirana")
@@ -211,7 +211,7 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
 async fn the_broker_stores_only_ciphertext_under_its_own_seal(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, _) = assessed_case(&app).await;
-    let objects = app.local_objects();
+    let objects = app.envelope_objects().await;
     assert_eq!(objects.len(), 1, "{objects:?}");
     let raw = std::fs::read(&objects[0]).unwrap();
     assert_eq!(&raw[..5], b"PNTE\x01", "the broker's versioned seal");
@@ -240,7 +240,7 @@ async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_t
     assert_eq!((first_status, again_status), (201, 200));
     assert_eq!(first.receipt, again.receipt);
     assert!(!again.stored_now);
-    assert_eq!(app.local_objects().len(), 1);
+    assert_eq!(app.envelope_objects().await.len(), 1);
 
     // Same id, other bytes: refused.
     let mut other = app
@@ -262,7 +262,7 @@ async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_t
         (err.status(), err.code()),
         (Some(409), Some("document_id_conflict"))
     );
-    assert_eq!(app.local_objects().len(), 1);
+    assert_eq!(app.envelope_objects().await.len(), 1);
 }
 
 async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
@@ -321,7 +321,7 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
         case: ponte::cases::CaseId::parse(&case).unwrap(),
         document_type: "family_assessment".parse().unwrap(),
         purpose: "best_interest_assessment".parse().unwrap(),
-        subjects: vec![],
+        subjects: vec![ponte::documents::SubjectId::parse("subj-child-1").unwrap()],
         supersedes: None,
         media_type: "text/plain".into(),
     };
@@ -436,8 +436,11 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
         .get(&format!("/v1/cases/{case}/documents"))
         .await
         .unwrap();
-    assert!(listed.is_empty(), "nothing partial is stored");
-    assert!(app.local_objects().is_empty(), "{:?}", app.local_objects());
+    assert!(
+        listed.iter().all(|d| d["document_type"] == "consent_form"),
+        "nothing partial is stored"
+    );
+    assert!(app.envelope_objects().await.is_empty());
     assert_eq!(app.pending_uploads().await, 0);
     let rejected = audit::recent(&app.db, 50).await.unwrap();
     assert!(
@@ -592,7 +595,11 @@ async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
         .get(&format!("/v1/cases/{case}/documents"))
         .await
         .unwrap();
-    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed.len(),
+        3,
+        "the consent form, the assessment and its correction"
+    );
     let old = listed.iter().find(|d| d["id"] == doc.as_str()).unwrap();
     assert_eq!(old["current"], false);
     assert!(
@@ -630,7 +637,7 @@ async fn destroying_the_case_key_makes_the_case_unreadable(backend: Backend) {
     app.open("ministry-labour", &doc, "case_oversight")
         .await
         .unwrap();
-    let sealed_bytes = std::fs::read(&app.local_objects()[0]).unwrap();
+    let sealed_bytes = std::fs::read(&app.envelope_objects().await[0]).unwrap();
     ponte::storage::sealed::unchecked_destroy_case_key(
         &app.db,
         &case,
@@ -701,7 +708,7 @@ async fn an_oversize_envelope_is_refused_before_its_body_is_read(backend: Backen
         (err.status(), err.code()),
         (Some(413), Some("payload_too_large"))
     );
-    assert!(app.local_objects().is_empty());
+    assert!(app.envelope_objects().await.is_empty());
     assert_eq!(
         app.pending_uploads().await,
         0,

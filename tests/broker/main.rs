@@ -3,6 +3,7 @@
 //! `scripts/test`, which starts PostgreSQL and the S3 server.
 
 mod common;
+mod consent;
 
 mod cases;
 mod cli;
