@@ -21,6 +21,7 @@ use crate::storage::Db;
 
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let app = App::build(settings, Arc::new(SystemClock)).await?;
+    let _pid = super::governance::PidFile::create(&super::governance::pid_file(settings))?;
     app.run(app::shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())

@@ -2,7 +2,9 @@
 //! configured database, and party client commands against a broker.
 
 mod admin;
+mod consent;
 mod docs;
+mod governance;
 mod party_client;
 
 use std::path::PathBuf;
@@ -58,6 +60,15 @@ pub enum Command {
     /// Receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Data subjects of a case (party client).
+    #[command(subcommand)]
+    Subject(consent::SubjectCommand),
+    /// Consent records: record, list, show, change; the person's withdrawal by code.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
+    /// Withdrawal notices: your inbox, read, acknowledge; a case's (ministry).
+    #[command(subcommand)]
+    Notices(consent::NoticeCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +167,23 @@ pub enum PolicyCommand {
         /// Folder with schema.cedarschema and *.cedar (default: the configured one).
         dir: Option<PathBuf>,
     },
+    /// Why a party may or may not have a document for a purpose: the
+    /// decision, the deciding policies and the consent facts used.
+    Explain {
+        /// The party asking.
+        #[arg(long = "as", value_name = "PARTY")]
+        party: String,
+        /// ReadDocument or ReceiveDocument.
+        #[arg(long, default_value = "ReadDocument")]
+        action: String,
+        #[arg(long)]
+        document: String,
+        #[arg(long)]
+        purpose: String,
+    },
+    /// Validate the configured policies, then have the running broker
+    /// reload them (it keeps the old set if they do not validate).
+    Reload,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +271,16 @@ pub enum CaseCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Erase a case's content now (administration, against the configured
+    /// database): only a closed case whose retention has passed, or with
+    /// --request one where no lawful basis remains; never under a legal hold.
+    Erase {
+        case: String,
+        /// Honour an erasure request: refused while a consent is given or a
+        /// document rests on a legal obligation or a public task.
+        #[arg(long)]
+        request: bool,
+    },
 }
 
 impl Cli {
@@ -266,6 +304,13 @@ impl Cli {
             Command::Policy(PolicyCommand::Check { dir }) => {
                 admin::policy_check(&dir.unwrap_or_else(|| settings.policy.dir.clone()), json)
             }
+            Command::Policy(PolicyCommand::Explain {
+                party,
+                action,
+                document,
+                purpose,
+            }) => governance::explain(&settings, &party, &action, &document, &purpose, json).await,
+            Command::Policy(PolicyCommand::Reload) => governance::reload(&settings, json),
             Command::Party(command) => admin::party(&settings, command, json).await,
             Command::Purposes => {
                 let registry = crate::consent::registry();
@@ -287,6 +332,9 @@ impl Cli {
             Command::Directory(client) => party_client::directory(&settings, &client, json).await,
             Command::Case(command) => party_client::case(&settings, command, json).await,
             Command::Doc(command) => docs::doc(&settings, command, json).await,
+            Command::Subject(command) => consent::subject(&settings, command, json).await,
+            Command::Consent(command) => consent::consent(&settings, command, json).await,
+            Command::Notices(command) => consent::notices(&settings, command, json).await,
             Command::Receipt(ReceiptCommand::Verify {
                 receipt,
                 jwks,

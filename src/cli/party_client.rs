@@ -95,5 +95,8 @@ pub async fn case(settings: &Settings, command: CaseCommand, json: bool) -> anyh
             println!("{} attached to {case} as {}", member.party, member.role);
             Ok(())
         }
+        CaseCommand::Erase { case, request } => {
+            super::governance::erase(settings, &case, request, json).await
+        }
     }
 }

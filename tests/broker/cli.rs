@@ -286,6 +286,47 @@ async fn serve_on_a_fresh_data_directory_then_stop_on_sigterm() {
         .unwrap();
     assert_eq!(me["id"], "iom-tirana");
 
+    // An invalid policy folder is reported and never sent to the broker.
+    let broken = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(common::manifest_dir().join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, broken.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        broken.path().join("broken.cedar"),
+        "@id(\"typo\") permit (principal, action == Ponte::Action::\"ReadDocumnet\", resource);",
+    )
+    .unwrap();
+    let rejected = ponte(dir.path())
+        .args(["policy", "reload"])
+        .env("PONTE__POLICY__DIR", broken.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!rejected.status.success());
+    assert!(String::from_utf8_lossy(&rejected.stderr).contains("ReadDocumnet"));
+    let reloaded = run(ponte(dir.path()).args(["policy", "reload"])).await;
+    assert!(
+        stdout(&reloaded).contains("asked to reload"),
+        "{}",
+        stdout(&reloaded)
+    );
+    assert!(dir.path().join("ponte.pid").exists());
+    let db = format!("sqlite://{}", dir.path().join("ponte.db").display());
+    common::eventually("the broker reloads its policies", || async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db).await.unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from audit_event where action = 'ReloadPolicies' and decision = 'done'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -301,6 +342,11 @@ async fn serve_on_a_fresh_data_directory_then_stop_on_sigterm() {
         String::from_utf8_lossy(&output.stderr)
     );
     let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("policies reloaded"), "{logs}");
+    assert!(
+        !dir.path().join("ponte.pid").exists(),
+        "the pid file goes with the broker"
+    );
     assert!(
         logs.contains("DEVELOPMENT PKI"),
         "the first start says the PKI is for development: {logs}"
@@ -478,4 +524,163 @@ async fn document_commands_submit_fetch_share_list_and_verify_the_receipt() {
     .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
+}
+
+#[tokio::test]
+async fn consent_commands_withdraw_by_code_and_policy_explain_says_why() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let case = app.case_with_mission_without_consent().await;
+    let as_party = |party: &str, args: &[&str]| {
+        let mut command = ponte(app.data_dir());
+        command
+            .args(args)
+            .args(["--as", party, "--broker", &app.url()]);
+        command
+    };
+    run(&mut as_party(
+        "iom-tirana",
+        &[
+            "subject",
+            "add",
+            "--case",
+            &case,
+            "--id",
+            "subj-child-1",
+            "--relation",
+            "child",
+        ],
+    ))
+    .await;
+    let form = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "consent_form",
+            "family_tracing",
+            b"signed form",
+        )
+        .await;
+    let (_, form) = app.submit("iom-tirana", &case, &form).await.unwrap();
+    let recorded = run(ponte(app.data_dir()).args([
+        "--json",
+        "consent",
+        "record",
+        "--as",
+        "iom-tirana",
+        "--broker",
+        &app.url(),
+        "--case",
+        &case,
+        "--subject",
+        "subj-child-1",
+        "--given-by",
+        "representative",
+        "--purpose",
+        "best_interest_assessment",
+        "--recipient",
+        "role:municipality",
+        "--type",
+        "family_assessment",
+        "--notice-version",
+        "2026-1",
+        "--notice-language",
+        "sq",
+        "--evidence",
+        form.document.id.as_str(),
+    ]))
+    .await;
+    let recorded: Value = serde_json::from_str(&stdout(&recorded)).unwrap();
+    let consent = recorded["consent"]["id"].as_str().unwrap().to_owned();
+    let code = recorded["code"].as_str().unwrap().to_owned();
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"assessment",
+        )
+        .await;
+    let (_, doc) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    let doc = doc.document.id.to_string();
+    app.open("comune-torino", &doc, "best_interest_assessment")
+        .await
+        .unwrap();
+
+    let explain = |purpose: &'static str| {
+        let mut command = ponte(app.data_dir());
+        command.args([
+            "policy",
+            "explain",
+            "--as",
+            "comune-torino",
+            "--document",
+            &doc,
+            "--purpose",
+            purpose,
+        ]);
+        command
+    };
+    let allowed = stdout(&run(&mut explain("best_interest_assessment")).await);
+    assert!(allowed.starts_with("ALLOWED"), "{allowed}");
+    assert!(
+        allowed.contains(&format!("consent {consent} is given")),
+        "{allowed}"
+    );
+    assert!(allowed.contains("recipient-reads-document"), "{allowed}");
+
+    let withdrawn = stdout(
+        &run(ponte(app.data_dir()).args([
+            "consent",
+            "withdraw",
+            &consent,
+            "--code",
+            &code,
+            "--broker",
+            &app.url(),
+        ]))
+        .await,
+    );
+    assert!(
+        withdrawn.contains("withdrawn; 1 withdrawal notice"),
+        "{withdrawn}"
+    );
+
+    let denied = stdout(&run(&mut explain("best_interest_assessment")).await);
+    assert!(denied.starts_with("DENIED"), "{denied}");
+    assert!(
+        denied.contains(&format!("consent {consent} is withdrawn")),
+        "{denied}"
+    );
+    assert!(
+        denied.contains("consent-based-purpose-needs-consent-to-read"),
+        "{denied}"
+    );
+    let notices = stdout(&run(&mut as_party("comune-torino", &["notices", "list"])).await);
+    assert!(
+        notices.contains(&consent) && notices.contains("unread"),
+        "{notices}"
+    );
+
+    // Erasure: refused while the case is open, done on request once nothing else holds it.
+    let refused = ponte(app.data_dir())
+        .args(["case", "erase", &case])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not closed"));
+    let erased =
+        stdout(&run(ponte(app.data_dir()).args(["case", "erase", &case, "--request"])).await);
+    assert!(erased.contains("content key destroyed"), "{erased}");
+    let err = app
+        .client("comune-torino")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(403),
+        "consent is checked before content: {err}"
+    );
 }
