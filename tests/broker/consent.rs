@@ -552,4 +552,119 @@ on_both_databases!(
     bad_consent_input_is_refused_with_a_clear_problem,
     a_document_without_consent_reaches_nobody_it_needs_consent_for,
     a_held_case_is_not_erased_and_an_erased_case_is_unreadable,
+    closed_cases_are_erased_once_their_retention_has_passed,
 );
+
+/// Two replicas on one PostgreSQL database and one data directory: a
+/// withdrawal made through one decides the very next read on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_on_one_replica_decides_the_next_read_on_another() {
+    let first = TestApp::spawn(Backend::Postgres).await;
+    let (_, doc, consent, code) = assessed_case(&first).await;
+    let mut settings = first.settings.clone();
+    settings.data_dir = first.data_dir().to_owned();
+    let second = TestApp::spawn_with(tempfile::tempdir().unwrap(), settings).await;
+    let on_second =
+        ponte::client::Client::for_party(first.data_dir(), "comune-torino", &second.url()).unwrap();
+    on_second
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .expect("the second replica serves the document while consent holds");
+    let _: ChangedConsent = first
+        .anonymous()
+        .post(
+            &format!("/v1/consents/{consent}/withdraw"),
+            &json!({ "code": code }),
+        )
+        .await
+        .unwrap();
+    let err = on_second
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&err), (Some(403), Some("consent_withdrawn")));
+}
+
+async fn closed_cases_are_erased_once_their_retention_has_passed(backend: Backend) {
+    use ponte::documents::erasure;
+    let app = TestApp::spawn(backend).await;
+    let (case, doc, _, _) = assessed_case(&app).await;
+    let mut retention = app.settings.documents.retention();
+    retention
+        .by_type
+        .insert(ponte::documents::DocumentType::FamilyAssessment, 30);
+    retention.default_days = 1;
+    let objects = app.state.objects.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let swept = erasure::sweep(
+        &app.db,
+        &objects,
+        &retention,
+        now + time::Duration::days(40),
+    )
+    .await
+    .unwrap();
+    assert!(swept.is_empty(), "an open case is never erased by time");
+    sqlx::query("update tracing_case set state = 'closed' where id = $1")
+        .bind(&case)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let swept = erasure::sweep(
+        &app.db,
+        &objects,
+        &retention,
+        now + time::Duration::days(10),
+    )
+    .await
+    .unwrap();
+    assert!(swept.is_empty(), "the assessment is kept 30 days");
+    let _: Value = app
+        .client("ministry-labour")
+        .put_json(
+            &format!("/v1/cases/{case}/hold"),
+            &json!({ "reason": "inquiry" }),
+        )
+        .await
+        .unwrap();
+    let swept = erasure::sweep(
+        &app.db,
+        &objects,
+        &retention,
+        now + time::Duration::days(31),
+    )
+    .await
+    .unwrap();
+    assert!(swept.is_empty(), "a legal hold stops it");
+    sqlx::query("delete from legal_hold")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let swept = erasure::sweep(
+        &app.db,
+        &objects,
+        &retention,
+        now + time::Duration::days(31),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept.len(), 1);
+    assert!(
+        app.local_objects()
+            .iter()
+            .all(|p| !p.to_string_lossy().contains(&case)),
+        "the case's objects are deleted"
+    );
+    let err = app
+        .client("ministry-labour")
+        .envelope(&doc, "case_oversight")
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&err), (Some(410), Some("content_erased")));
+    let erased: i64 =
+        sqlx::query_scalar("select count(*) from audit_event where action = 'CaseErased'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(erased, 1, "the erasure is evidence");
+}
