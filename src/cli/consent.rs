@@ -157,7 +157,11 @@ pub async fn subject(
             if json {
                 return print_json(&added);
             }
-            println!("{} added to {case} ({})", added["id"], added["relation"]);
+            println!(
+                "{} added to {case} ({})",
+                added["id"].as_str().unwrap_or_default(),
+                added["relation"].as_str().unwrap_or_default()
+            );
         }
         SubjectCommand::List { client: args, case } => {
             let subjects: Vec<Value> = client(settings, &args)?
