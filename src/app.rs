@@ -86,6 +86,8 @@ pub struct App {
     sweep: (Duration, time::Duration),
     /// How long closed cases keep their documents.
     retention: crate::documents::erasure::Retention,
+    /// How often the notice outbox is looked at, and how pushes are timed.
+    outbox: (Duration, crate::notices::delivery::Policy),
 }
 
 impl App {
@@ -160,6 +162,10 @@ impl App {
                 time::Duration::seconds(settings.documents.orphan_grace_secs as i64),
             ),
             retention: settings.documents.retention(),
+            outbox: (
+                Duration::from_millis(settings.notices.delivery_interval_ms.max(10)),
+                settings.notices.delivery(),
+            ),
         })
     }
 
@@ -181,6 +187,11 @@ impl App {
             self.sweep.1,
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
+        let outbox = tokio::spawn(deliver_forever(
+            self.state.clone(),
+            self.outbox.0,
+            self.outbox.1,
+        ));
         let metrics = self.state.metrics.clone();
         tls::serve(
             self.listener,
@@ -193,6 +204,7 @@ impl App {
         .await;
         sweeper.abort();
         reloader.abort();
+        outbox.abort();
     }
 }
 
@@ -207,6 +219,51 @@ async fn reload_on_sighup(state: AppState) {
     };
     while hangups.recv().await.is_some() {
         let _ = state.reload_policies().await;
+    }
+}
+
+/// Pushes due notices to the parties' webhooks, on every replica (a claim
+/// in the database keeps two replicas from pushing the same one at once).
+async fn deliver_forever(
+    state: AppState,
+    every: Duration,
+    policy: crate::notices::delivery::Policy,
+) {
+    let http = match reqwest::Client::builder()
+        .user_agent(concat!("ponte/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook client; notices stay in the inboxes");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = state.clock.now();
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        match crate::notices::delivery::deliver_due(
+            &state.db,
+            &http,
+            &policy,
+            now_ms,
+            &rfc3339(now),
+        )
+        .await
+        {
+            Ok(round) if round.delivered + round.failed > 0 => {
+                tracing::info!(
+                    delivered = round.delivered,
+                    failed = round.failed,
+                    "pushed notices"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "notice outbox round failed; will retry"),
+        }
     }
 }
 

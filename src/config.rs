@@ -19,6 +19,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub objects: ObjectSettings,
     pub documents: DocumentSettings,
+    pub notices: NoticeSettings,
     pub policy: PolicySettings,
     pub log: LogSettings,
 }
@@ -120,6 +121,33 @@ impl DocumentSettings {
     }
 }
 
+/// Pushing notices to the parties' webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSettings {
+    /// How often the outbox looks for deliveries that are due.
+    pub delivery_interval_ms: u64,
+    /// How long one push may take before it counts as failed.
+    pub webhook_timeout_secs: u64,
+    /// The wait after the first failed push; it doubles with each failure…
+    pub retry_base_ms: u64,
+    /// …up to this. A notice is never given up on.
+    pub retry_max_ms: u64,
+    /// Deliveries pushed at once by one replica.
+    pub batch: u32,
+}
+
+impl NoticeSettings {
+    pub fn delivery(&self) -> crate::notices::delivery::Policy {
+        crate::notices::delivery::Policy {
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
+            retry_base_ms: self.retry_base_ms.max(1) as i64,
+            retry_max_ms: self.retry_max_ms.max(self.retry_base_ms).max(1) as i64,
+            batch: self.batch.max(1),
+        }
+    }
+}
+
 /// Cedar policies.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +206,13 @@ impl Default for Settings {
                 sweep_interval_secs: 300,
                 retention_days: 3650,
                 retention_days_by_type: Default::default(),
+            },
+            notices: NoticeSettings {
+                delivery_interval_ms: 1000,
+                webhook_timeout_secs: 10,
+                retry_base_ms: 2000,
+                retry_max_ms: 3_600_000,
+                batch: 32,
             },
             policy: PolicySettings {
                 dir: PathBuf::from("policies"),

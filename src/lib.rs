@@ -27,6 +27,8 @@ pub mod ids;
 pub mod init;
 /// JSON Web Keys for the party and broker keys.
 pub mod jose;
+/// Notices to parties: inboxes, and webhooks pushed from a durable outbox.
+pub mod notices;
 /// The party registry: identities, roles, certificates and public keys.
 pub mod parties;
 /// X.509 for mTLS: the development CA, certificates and fingerprints.

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::parties::PartyId;
 use crate::storage::{Db, DbError};
 
 /// What became of a request or change.
@@ -62,6 +63,23 @@ impl AuditEvent {
             policy_ids: Vec::new(),
             policy_set: String::new(),
             detail: serde_json::Value::Null,
+        }
+    }
+
+    /// Evidence of something a party did (or the broker did for it) that
+    /// no policy decision covers on its own: an acknowledgement, a delivery.
+    pub fn evidence(party: &PartyId, action: &str, resource: &str, at: &str) -> AuditEvent {
+        AuditEvent {
+            principal: format!("party:{party}"),
+            ..AuditEvent::operator(action, resource, at)
+        }
+    }
+
+    /// Evidence of the broker's own doing (a notice pushed).
+    pub fn broker(action: &str, resource: &str, at: &str) -> AuditEvent {
+        AuditEvent {
+            principal: "broker".into(),
+            ..AuditEvent::operator(action, resource, at)
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod countries;
 mod store;
+pub mod workflow;
 
 use std::fmt;
 
@@ -205,6 +206,24 @@ pub enum CaseError {
     AlreadyAttached(PartyId, CaseId),
     #[error("no ministry can receive the case: {0}")]
     NoMinistry(String),
+    #[error(
+        "a case cannot go from {from} to {to}; from {from} it can go to: {}",
+        list(allowed)
+    )]
+    InvalidTransition {
+        from: CaseState,
+        to: CaseState,
+        allowed: Vec<CaseState>,
+    },
+    #[error("this step needs a current {} document on the case{}", kind.as_str(), named.as_ref().map(|d| format!(" ({d} is not one)")).unwrap_or_default())]
+    DocumentRequired {
+        kind: crate::documents::DocumentType,
+        named: Option<crate::documents::DocumentId>,
+    },
+    #[error("case {0} moved to another state meanwhile; read it and try again")]
+    Moved(CaseId),
+    #[error("could not issue the notices of a step: {0}")]
+    Notice(String),
     #[error("stored case is not readable: {0}")]
     Corrupt(String),
     #[error("no secure random numbers available")]
@@ -213,6 +232,23 @@ pub enum CaseError {
     Party(#[from] PartyError),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+fn list(states: &[CaseState]) -> String {
+    if states.is_empty() {
+        return "nowhere (the case is closed)".into();
+    }
+    states
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for CaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl From<sqlx::Error> for CaseError {

@@ -1,11 +1,10 @@
-//! Party client commands for data subjects, consent and withdrawal notices.
+//! Party client commands for data subjects and consent.
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::{client, print_json, ClientArgs};
 use crate::config::Settings;
-use crate::consent::notices::InboxNotice;
 use crate::http::consent::{ChangedConsent, ConsentDetail, RecordedConsent};
 
 #[derive(Debug, Subcommand)]
@@ -106,34 +105,6 @@ pub enum ConsentCommand {
         reason: Option<String>,
         #[arg(long, env = "PONTE_BROKER", default_value = crate::client::DEFAULT_BROKER)]
         broker: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum NoticeCommand {
-    /// Your inbox of withdrawal notices.
-    List {
-        #[command(flatten)]
-        client: ClientArgs,
-    },
-    /// Read a notice (the reading is recorded).
-    Read {
-        #[command(flatten)]
-        client: ClientArgs,
-        notice: String,
-    },
-    /// State that you deleted what the notice lists.
-    Ack {
-        #[command(flatten)]
-        client: ClientArgs,
-        notice: String,
-    },
-    /// Every notice of a case, outstanding acknowledgements first (ministry).
-    Case {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[arg(long)]
-        case: String,
     },
 }
 
@@ -349,53 +320,5 @@ fn print_change(changed: &ChangedConsent, json: bool) -> anyhow::Result<()> {
         changed.notices.len()
     );
     println!("consent receipt: {}", changed.receipt);
-    Ok(())
-}
-
-pub async fn notices(
-    settings: &Settings,
-    command: NoticeCommand,
-    json: bool,
-) -> anyhow::Result<()> {
-    let (args, path, post) = match &command {
-        NoticeCommand::List { client } => (client, "/v1/notices".to_owned(), false),
-        NoticeCommand::Read { client, notice } => (client, format!("/v1/notices/{notice}"), false),
-        NoticeCommand::Ack { client, notice } => {
-            (client, format!("/v1/notices/{notice}/ack"), true)
-        }
-        NoticeCommand::Case { client, case } => {
-            (client, format!("/v1/cases/{case}/notices"), false)
-        }
-    };
-    let client = client(settings, args)?;
-    let single = matches!(
-        command,
-        NoticeCommand::Read { .. } | NoticeCommand::Ack { .. }
-    );
-    let notices: Vec<InboxNotice> = match command {
-        NoticeCommand::List { .. } | NoticeCommand::Case { .. } => client.get(&path).await?,
-        _ if post => vec![client.post(&path, &json!({})).await?],
-        _ => vec![client.get(&path).await?],
-    };
-    if json {
-        return print_json(&notices);
-    }
-    for n in notices {
-        println!(
-            "{} consent {} to {} at {}: {}",
-            n.id,
-            n.consent,
-            n.party,
-            n.created_at,
-            match (&n.acknowledged_at, &n.read_at) {
-                (Some(at), _) => format!("acknowledged {at}"),
-                (None, Some(at)) => format!("read {at}, deletion not acknowledged"),
-                (None, None) => "unread".into(),
-            }
-        );
-        if single {
-            println!("signed notice: {}", n.notice);
-        }
-    }
     Ok(())
 }

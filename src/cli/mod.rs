@@ -5,6 +5,7 @@ mod admin;
 mod consent;
 mod docs;
 mod governance;
+mod notices;
 mod party_client;
 
 use std::path::PathBuf;
@@ -66,9 +67,12 @@ pub enum Command {
     /// Consent records: record, list, show, change; the person's withdrawal by code.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
-    /// Withdrawal notices: your inbox, read, acknowledge; a case's (ministry).
+    /// Your notices, newest first: return notices, withdrawals, state
+    /// changes, share requests, corrections.
+    Inbox(notices::InboxArgs),
+    /// Notices: read, acknowledge, a case's (ministry), your webhook.
     #[command(subcommand)]
-    Notices(consent::NoticeCommand),
+    Notices(notices::NoticeCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -334,7 +338,8 @@ impl Cli {
             Command::Doc(command) => docs::doc(&settings, command, json).await,
             Command::Subject(command) => consent::subject(&settings, command, json).await,
             Command::Consent(command) => consent::consent(&settings, command, json).await,
-            Command::Notices(command) => consent::notices(&settings, command, json).await,
+            Command::Inbox(args) => notices::inbox(&settings, args, json).await,
+            Command::Notices(command) => notices::run(&settings, command, json).await,
             Command::Receipt(ReceiptCommand::Verify {
                 receipt,
                 jwks,

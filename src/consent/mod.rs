@@ -9,7 +9,7 @@
 
 pub mod code;
 mod facts;
-pub mod notices;
+mod notices;
 mod purpose;
 pub mod receipt;
 mod store;

@@ -1,4 +1,4 @@
-//! Case routes: open, list, read, attach a party.
+//! Case routes: open, list, read, attach a party, move through the workflow.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,9 +10,13 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::ApiJson;
 use crate::app::AppState;
-use crate::cases::{self, Case, CaseError, CaseFacts, CaseId, CaseSummary, Country, Member};
+use crate::cases::workflow::{self, Transition};
+use crate::cases::{
+    self, Case, CaseError, CaseFacts, CaseId, CaseState, CaseSummary, Country, Member,
+};
+use crate::documents::DocumentId;
 use crate::parties::{self, Party, PartyError, PartyId, Role};
-use crate::policy::actions::{AttachParty, ListCases, OpenCase, ReadCase};
+use crate::policy::actions::{AttachParty, ListCases, OpenCase, ReadCase, TransitionCase};
 use crate::policy::Resource;
 
 /// Body of `POST /v1/cases`.
@@ -97,7 +101,7 @@ pub async fn list(
     Ok(Json(cases::list_for(&state.db, &proof).await?))
 }
 
-async fn existing(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
+pub(super) async fn existing(state: &AppState, raw: &str) -> Result<CaseFacts, ApiError> {
     let id = CaseId::parse(raw)?;
     Ok(cases::facts(&state.db, &id)
         .await?
@@ -137,4 +141,76 @@ pub async fn attach(
         .await?;
     let member = cases::attach(&state.db, &proof, &facts.id, &attachee, &state.now()).await?;
     Ok((StatusCode::CREATED, Json(member)))
+}
+
+/// Body of `POST /v1/cases/{case}/transitions`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// The state the case moves to.
+    pub to: CaseState,
+    /// The document the step rests on (a family assessment, a court
+    /// decision, a return notice…); the newest current one when omitted.
+    #[serde(default)]
+    pub document: Option<String>,
+}
+
+/// A case's steps so far and where it can go next.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Workflow {
+    pub case: CaseId,
+    pub state: CaseState,
+    pub next: Vec<CaseState>,
+    pub transitions: Vec<Transition>,
+}
+
+pub async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<TransitionRequest>,
+) -> Result<(StatusCode, Json<Transition>), ApiError> {
+    let facts = existing(&state, &raw).await?;
+    let document = body
+        .document
+        .as_deref()
+        .map(DocumentId::parse)
+        .transpose()?;
+    // A member asking out of order is told the way on (409) before the
+    // policy is asked; anyone else learns nothing of the case's state.
+    if facts.members.contains(&caller.party.id) {
+        workflow::check(&facts, body.to)?;
+    }
+    let context = json!({ "from": facts.state.as_str(), "to": body.to.as_str() });
+    let proof = caller
+        .authorize::<TransitionCase>(&state, Resource::Case(&facts), context)
+        .await?;
+    let step = workflow::transition(
+        &state.db,
+        &state.vault.broker_key,
+        &proof,
+        &facts,
+        body.to,
+        document.as_ref(),
+        &state.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(step)))
+}
+
+pub async fn transitions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Workflow>, ApiError> {
+    let facts = existing(&state, &raw).await?;
+    let proof = caller
+        .authorize::<ReadCase>(&state, Resource::Case(&facts), json!({}))
+        .await?;
+    Ok(Json(Workflow {
+        case: facts.id.clone(),
+        state: facts.state,
+        next: workflow::next_states(facts.state),
+        transitions: workflow::history(&state.db, &proof, &facts.id).await?,
+    }))
 }

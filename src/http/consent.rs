@@ -1,6 +1,5 @@
 //! Consent routes: data subjects, consent records and their changes, the
-//! withdrawal by the person's one-time code, each party's inbox of
-//! withdrawal notices, and legal holds.
+//! withdrawal by the person's one-time code, and legal holds.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +13,6 @@ use super::error::ApiError;
 use super::ApiJson;
 use crate::app::AppState;
 use crate::cases::{self, CaseError, CaseFacts, CaseId};
-use crate::consent::notices::{self, InboxNotice};
 use crate::consent::{
     self, Change, ConsentChange, ConsentError, ConsentId, ConsentRecipient, ConsentRecord,
     ConsentState, DataSubject, GivenBy, NewConsent, Notice, Relation,
@@ -23,9 +21,8 @@ use crate::documents::erasure::{self, LegalHold};
 use crate::documents::{DocumentId, DocumentType, SubjectId};
 use crate::parties::{self, PartyError, PartyId};
 use crate::policy::actions::{
-    AcknowledgeNotice, AddSubject, ChangeConsent, LiftLegalHold, ListCaseNotices, ListConsents,
-    ListNotices, ListSubjects, ReadConsent, ReadNotice, RecordConsent, SetLegalHold,
-    WithdrawConsentWithCode,
+    AddSubject, ChangeConsent, LiftLegalHold, ListConsents, ListSubjects, ReadConsent,
+    RecordConsent, SetLegalHold, WithdrawConsentWithCode,
 };
 use crate::policy::{self, RequestMeta, Resource};
 
@@ -386,54 +383,6 @@ pub async fn withdraw_with_code(
         receipt: changed.change.receipt,
         notices: changed.notices,
     }))
-}
-
-pub async fn inbox(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<InboxNotice>>, ApiError> {
-    let proof = caller
-        .authorize::<ListNotices>(&state, Resource::Broker, json!({}))
-        .await?;
-    Ok(Json(notices::inbox(&state.db, &proof).await?))
-}
-
-pub async fn read_notice(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<InboxNotice>, ApiError> {
-    let proof = caller
-        .authorize::<ReadNotice>(&state, Resource::Broker, json!({}))
-        .await?;
-    Ok(Json(
-        notices::read(&state.db, &proof, &id, &state.now()).await?,
-    ))
-}
-
-pub async fn acknowledge(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<InboxNotice>, ApiError> {
-    let proof = caller
-        .authorize::<AcknowledgeNotice>(&state, Resource::Broker, json!({}))
-        .await?;
-    Ok(Json(
-        notices::acknowledge(&state.db, &proof, &id, &state.now()).await?,
-    ))
-}
-
-pub async fn case_notices(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(case): Path<String>,
-) -> Result<Json<Vec<InboxNotice>>, ApiError> {
-    let facts = case_facts(&state, &case).await?;
-    let proof = caller
-        .authorize::<ListCaseNotices>(&state, Resource::Case(&facts), json!({}))
-        .await?;
-    Ok(Json(notices::for_case(&state.db, &proof, &facts.id).await?))
 }
 
 pub async fn set_hold(

@@ -11,6 +11,7 @@ use crate::consent::ConsentError;
 use crate::documents::erasure::ErasureRefused;
 use crate::documents::DocumentError;
 use crate::jose::JoseError;
+use crate::notices::NoticeError;
 use crate::parties::PartyError;
 use crate::policy::PolicyError;
 use crate::storage::objects::ObjectError;
@@ -44,6 +45,14 @@ pub enum ApiError {
         code: &'static str,
         detail: String,
     },
+    /// A workflow step that cannot be taken now (409): names the states
+    /// the case can go to instead.
+    #[error("{detail}")]
+    Workflow {
+        code: &'static str,
+        detail: String,
+        allowed: Vec<String>,
+    },
     #[error("{detail}")]
     TooManyRequests { retry_after: u64, detail: String },
     /// A consent-based move without the consent it needs: names the
@@ -74,6 +83,9 @@ pub struct Problem {
     /// For `consent_*` refusals: each data subject's consent and its state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consents: Option<Vec<crate::consent::SubjectConsent>>,
+    /// For `invalid_transition`: the states the case can go to now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -89,6 +101,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Other { status, .. } => *status,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Workflow { .. } => StatusCode::CONFLICT,
             ApiError::ConsentLacking { .. } => StatusCode::FORBIDDEN,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,7 +119,8 @@ impl ApiError {
             | ApiError::Invalid { code, .. }
             | ApiError::BadRequest { code, .. }
             | ApiError::Other { code, .. }
-            | ApiError::ConsentLacking { code, .. } => code,
+            | ApiError::ConsentLacking { code, .. }
+            | ApiError::Workflow { code, .. } => code,
             ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -131,6 +145,12 @@ impl ApiError {
             code: self.code().to_owned(),
             consents: match self {
                 ApiError::ConsentLacking { consents, .. } => Some(consents.clone()),
+                _ => None,
+            },
+            allowed: match self {
+                ApiError::Workflow { code, allowed, .. } if *code == "invalid_transition" => {
+                    Some(allowed.clone())
+                }
                 _ => None,
             },
         }
@@ -232,6 +252,21 @@ impl From<CaseError> for ApiError {
                 detail: e.to_string(),
             },
             CaseError::NoMinistry(_) => ApiError::invalid("no_ministry", e),
+            CaseError::InvalidTransition { ref allowed, .. } => ApiError::Workflow {
+                code: "invalid_transition",
+                detail: e.to_string(),
+                allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+            },
+            CaseError::DocumentRequired { .. } => ApiError::Workflow {
+                code: "transition_needs_document",
+                detail: e.to_string(),
+                allowed: Vec::new(),
+            },
+            CaseError::Moved(_) => ApiError::Conflict {
+                code: "case_moved",
+                detail: e.to_string(),
+            },
+            CaseError::Notice(_) => ApiError::Internal(e.to_string()),
             CaseError::Party(p) => p.into(),
             CaseError::Db(db) => db.into(),
             CaseError::Corrupt(_) | CaseError::Random => ApiError::Internal(e.to_string()),
@@ -302,6 +337,30 @@ impl From<DocumentError> for ApiError {
                     code,
                     detail: r.to_string(),
                 }
+            }
+        }
+    }
+}
+
+impl From<NoticeError> for ApiError {
+    fn from(e: NoticeError) -> Self {
+        match e {
+            NoticeError::NotFound(_) => ApiError::NotFound {
+                code: "notice_not_found",
+                detail: e.to_string(),
+            },
+            NoticeError::NoWebhook => ApiError::NotFound {
+                code: "no_webhook",
+                detail: e.to_string(),
+            },
+            NoticeError::InvalidWebhook(_) => ApiError::invalid("invalid_webhook_url", e),
+            NoticeError::InvalidCursor(_) => ApiError::BadRequest {
+                code: "invalid_cursor",
+                detail: e.to_string(),
+            },
+            NoticeError::Db(d) => d.into(),
+            NoticeError::Corrupt(_) | NoticeError::Sign(_) | NoticeError::Random => {
+                ApiError::Internal(e.to_string())
             }
         }
     }

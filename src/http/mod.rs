@@ -4,12 +4,13 @@
 //! extracts, converts and maps errors.
 
 mod auth;
-mod cases;
+pub mod cases;
 pub mod consent;
 pub mod directory;
 pub mod documents;
 pub mod error;
 pub mod metrics;
+pub mod notices;
 mod openapi;
 mod ops;
 pub mod tls;
@@ -391,20 +392,40 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(consent::withdraw_with_code),
         ),
         (
-            spec(M::GET, "/v1/notices", Action::ListNotices, Party, "listNotices", "The caller's inbox of withdrawal notices.", None, 200, Body::Json(schema::<Vec<crate::consent::notices::InboxNotice>>)),
-            get(consent::inbox),
+            spec(M::GET, "/v1/notices", Action::ListNotices, Party, "listNotices", "The caller's inbox, newest first, a page at a time (`limit`, `cursor`, optional `kind`): withdrawals, return notices, state changes, share requests, corrections.", None, 200, Body::Json(schema::<crate::notices::InboxPage>)),
+            get(notices::inbox),
         ),
         (
-            spec(M::GET, "/v1/notices/{notice}", Action::ReadNotice, Party, "readNotice", "One withdrawal notice of the caller's inbox (the reading is recorded).", None, 200, Body::Json(schema::<crate::consent::notices::InboxNotice>)),
-            get(consent::read_notice),
+            spec(M::GET, "/v1/notices/{notice}", Action::ReadNotice, Party, "readNotice", "One notice of the caller's inbox (the first reading is recorded).", None, 200, Body::Json(schema::<crate::notices::InboxNotice>)),
+            get(notices::read),
         ),
         (
-            spec(M::POST, "/v1/notices/{notice}/ack", Action::AcknowledgeNotice, Party, "acknowledgeNotice", "State that what the notice lists was deleted.", None, 200, Body::Json(schema::<crate::consent::notices::InboxNotice>)),
-            post(consent::acknowledge),
+            spec(M::POST, "/v1/notices/{notice}/ack", Action::AcknowledgeNotice, Party, "acknowledgeNotice", "Acknowledge a notice (for a withdrawal: what it lists was deleted). The acknowledgement is evidence.", None, 200, Body::Json(schema::<crate::notices::InboxNotice>)),
+            post(notices::acknowledge),
         ),
         (
-            spec(M::GET, "/v1/cases/{case}/notices", Action::ListCaseNotices, Party, "listCaseNotices", "Every withdrawal notice of a case, outstanding acknowledgements first (the ministry).", None, 200, Body::Json(schema::<Vec<crate::consent::notices::InboxNotice>>)),
-            get(consent::case_notices),
+            spec(M::GET, "/v1/cases/{case}/notices", Action::ListCaseNotices, Party, "listCaseNotices", "Every notice of a case, outstanding acknowledgements first (the ministry).", None, 200, Body::Json(schema::<Vec<crate::notices::InboxNotice>>)),
+            get(notices::for_case),
+        ),
+        (
+            spec(M::GET, "/v1/me/webhook", Action::ReadWebhook, Party, "readWebhook", "Where the caller's notices are pushed.", None, 200, Body::Json(schema::<crate::notices::Webhook>)),
+            get(notices::webhook),
+        ),
+        (
+            spec(M::PUT, "/v1/me/webhook", Action::SetWebhook, Party, "setWebhook", "Push the caller's notices, broker-signed, to this URL (retried with backoff until delivered).", Some(schema::<notices::WebhookRequest>), 200, Body::Json(schema::<crate::notices::Webhook>)),
+            put(notices::set_webhook),
+        ),
+        (
+            spec(M::DELETE, "/v1/me/webhook", Action::RemoveWebhook, Party, "removeWebhook", "Stop pushing the caller's notices; the inbox keeps them.", None, 204, Body::Text("")),
+            delete(notices::remove_webhook),
+        ),
+        (
+            spec(M::POST, "/v1/cases/{case}/transitions", Action::TransitionCase, Party, "transitionCase", "Move a case one step through the process; a step out of order is refused (409) naming the states it can go to.", Some(schema::<cases::TransitionRequest>), 201, Body::Json(schema::<crate::cases::workflow::Transition>)),
+            post(cases::transition),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/transitions", Action::ReadCase, Party, "caseWorkflow", "A case's steps so far, with their actors and documents, and the states it can go to next.", None, 200, Body::Json(schema::<cases::Workflow>)),
+            get(cases::transitions),
         ),
         (
             spec(M::PUT, "/v1/cases/{case}/hold", Action::SetLegalHold, Party, "setLegalHold", "Put a case under a legal hold: nothing of it is erased until the hold is lifted.", Some(schema::<consent::HoldRequest>), 200, Body::Json(schema::<crate::documents::erasure::LegalHold>)),

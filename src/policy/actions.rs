@@ -67,6 +67,11 @@ actions!(
     ListCaseNotices,
     SetLegalHold,
     LiftLegalHold,
+    TransitionCase,
+    ReadDossier,
+    ReadWebhook,
+    SetWebhook,
+    RemoveWebhook,
 );
 
 impl Action {
