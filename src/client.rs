@@ -264,6 +264,51 @@ impl Client {
         })
     }
 
+    /// Moves a case one step (to `to`), on the document named or the newest
+    /// one of the type the step needs.
+    pub async fn transition(
+        &self,
+        case: &str,
+        to: &str,
+        document: Option<&str>,
+    ) -> Result<crate::cases::workflow::Transition, ClientError> {
+        let body = serde_json::json!({ "to": to, "document": document });
+        self.post(&format!("/v1/cases/{case}/transitions"), &body)
+            .await
+    }
+
+    /// Downloads a case's decision dossier into `out` (a ustar archive),
+    /// streaming; answers the dossier id.
+    pub async fn dossier(&self, case: &str, out: &Path) -> Result<String, ClientError> {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/cases/{case}/dossier")))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(decode::<serde_json::Value>(response).await.unwrap_err());
+        }
+        let id = response
+            .headers()
+            .get(crate::http::dossiers::DOSSIER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut file = tokio::fs::File::create(out)
+            .await
+            .map_err(|e| ClientError::Config(format!("{}: {e}", out.display())))?;
+        let mut stream = response.bytes_stream();
+        while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &piece?)
+                .await
+                .map_err(|e| ClientError::Config(format!("{}: {e}", out.display())))?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(|e| ClientError::Config(format!("{}: {e}", out.display())))?;
+        Ok(id)
+    }
+
     /// Adds a recipient entry for `party`.
     pub async fn share(
         &self,

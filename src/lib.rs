@@ -19,6 +19,8 @@ pub mod config;
 pub mod consent;
 /// Signed, encrypted documents: manifests, recipient plans, receipts, shares.
 pub mod documents;
+/// Decision dossiers: the signed, single-download archive a court retrieves.
+pub mod dossiers;
 /// The HTTP surface: routes, mTLS serving, problem+json errors, operations.
 pub mod http;
 /// Random pseudonymous identifiers.

@@ -67,3 +67,10 @@ create table dossier (
     created_at text not null
 );
 create index dossier_case on dossier (case_id);
+
+create table share_request (
+    document_id text not null references document (id),
+    party_id text not null references party (id),
+    requested_at text not null,
+    primary key (document_id, party_id)
+);

@@ -4,6 +4,7 @@
 mod admin;
 mod consent;
 mod docs;
+mod dossier;
 mod governance;
 mod notices;
 mod party_client;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Consent records: record, list, show, change; the person's withdrawal by code.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Decision dossiers: a court downloads one; anyone verifies one offline.
+    #[command(subcommand)]
+    Dossier(dossier::DossierCommand),
     /// Your notices, newest first: return notices, withdrawals, state
     /// changes, share requests, corrections.
     Inbox(notices::InboxArgs),
@@ -275,6 +279,24 @@ pub enum CaseCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Move a case one step through the process (e.g. --to entrusted).
+    Move {
+        case: String,
+        /// The state to move to.
+        #[arg(long)]
+        to: String,
+        /// The document the step rests on (default: the newest of the type it needs).
+        #[arg(long)]
+        document: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A case's steps so far and where it can go next.
+    History {
+        case: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Erase a case's content now (administration, against the configured
     /// database): only a closed case whose retention has passed, or with
     /// --request one where no lawful basis remains; never under a legal hold.
@@ -338,6 +360,7 @@ impl Cli {
             Command::Doc(command) => docs::doc(&settings, command, json).await,
             Command::Subject(command) => consent::subject(&settings, command, json).await,
             Command::Consent(command) => consent::consent(&settings, command, json).await,
+            Command::Dossier(command) => dossier::run(&settings, command, json).await,
             Command::Inbox(args) => notices::inbox(&settings, args, json).await,
             Command::Notices(command) => notices::run(&settings, command, json).await,
             Command::Receipt(ReceiptCommand::Verify {

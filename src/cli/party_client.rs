@@ -3,6 +3,7 @@
 use super::{client, print_json, CaseCommand, ClientArgs};
 use crate::cases::{Case, CaseSummary, Member};
 use crate::config::Settings;
+use crate::http::cases::Workflow;
 use crate::http::directory::PartyView;
 
 pub async fn me(settings: &Settings, args: &ClientArgs, json: bool) -> anyhow::Result<()> {
@@ -93,6 +94,60 @@ pub async fn case(settings: &Settings, command: CaseCommand, json: bool) -> anyh
                 return print_json(&member);
             }
             println!("{} attached to {case} as {}", member.party, member.role);
+            Ok(())
+        }
+        CaseCommand::Move {
+            case,
+            to,
+            document,
+            client: args,
+        } => {
+            let step = client(settings, &args)?
+                .transition(&case, &to, document.as_deref())
+                .await?;
+            if json {
+                return print_json(&step);
+            }
+            println!(
+                "{case}: {} -> {} by {} at {}{} ({})",
+                step.from,
+                step.to,
+                step.actor,
+                step.at,
+                step.document
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default(),
+                step.id
+            );
+            Ok(())
+        }
+        CaseCommand::History { case, client: args } => {
+            let workflow: Workflow = client(settings, &args)?
+                .get(&format!("/v1/cases/{case}/transitions"))
+                .await?;
+            if json {
+                return print_json(&workflow);
+            }
+            for t in &workflow.transitions {
+                println!(
+                    "{}  {:<22} -> {:<22} by {:<18} {}",
+                    t.at,
+                    t.from.as_str(),
+                    t.to.as_str(),
+                    t.actor,
+                    t.document.as_ref().map(|d| d.as_str()).unwrap_or("")
+                );
+            }
+            let next: Vec<&str> = workflow.next.iter().map(|s| s.as_str()).collect();
+            println!(
+                "now {}; next: {}",
+                workflow.state.as_str(),
+                if next.is_empty() {
+                    "nothing (closed)".to_owned()
+                } else {
+                    next.join(" | ")
+                }
+            );
             Ok(())
         }
         CaseCommand::Erase { case, request } => {

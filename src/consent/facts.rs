@@ -20,7 +20,7 @@ pub struct SubjectConsents {
 }
 
 /// How one subject stands for one decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SubjectConsent {
     pub subject: SubjectId,
     /// `given` when a consent covers the move; otherwise the state of the

@@ -15,6 +15,16 @@ pub enum LawfulBasis {
     PublicTask,
 }
 
+impl LawfulBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LawfulBasis::Consent => "consent",
+            LawfulBasis::LegalObligation => "legal_obligation",
+            LawfulBasis::PublicTask => "public_task",
+        }
+    }
+}
+
 /// Why personal data is collected, read or shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

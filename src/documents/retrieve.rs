@@ -10,9 +10,10 @@ use futures::StreamExt;
 use super::exchange::{erased, Vault};
 use super::store::{self, DocumentRecord};
 use super::DocumentError;
-use crate::policy::actions::ReadDocument;
+use crate::policy::actions::{ReadDocument, ReadDossier};
 use crate::policy::Authorized;
 use crate::storage::sealed::{self, Opener};
+use crate::storage::Objects;
 
 /// The envelope of a document as a stream: the stored bytes, opened from
 /// the broker's seal, with the recipient entries added by shares spliced
@@ -22,6 +23,39 @@ pub async fn envelope(
     _proof: &Authorized<ReadDocument>,
     doc: &DocumentRecord,
 ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
+    source(vault, doc).await?.open().await
+}
+
+/// The envelope of a document for a court's dossier, opened only when the
+/// archive reaches it (so a dossier holds one object stream at a time).
+pub async fn for_dossier(
+    vault: &Vault,
+    _proof: &Authorized<ReadDossier>,
+    doc: &DocumentRecord,
+) -> Result<Source, DocumentError> {
+    source(vault, doc).await
+}
+
+/// Everything needed to stream one envelope out, before any byte is read.
+pub struct Source {
+    objects: Objects,
+    object_key: String,
+    key: [u8; 32],
+    splice_at: u64,
+    splice: Option<Vec<u8>>,
+    size: u64,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("object_key", &self.object_key)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn source(vault: &Vault, doc: &DocumentRecord) -> Result<Source, DocumentError> {
     let key = sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str())
         .await
         .map_err(erased)?
@@ -33,15 +67,36 @@ pub async fn envelope(
         .filter_map(|r| r.share_entry)
         .collect();
     let splice = (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes());
-    let inner = vault.objects.stream(&object_key).await?;
-    let state = Reading {
-        inner,
-        opener: Some(Opener::new(&key)),
-        position: 0,
+    Ok(Source {
+        objects: vault.objects.clone(),
+        object_key,
+        key,
         splice_at: doc.recipients_end,
+        size: doc.size + splice.as_ref().map_or(0, |s| s.len() as u64),
         splice,
-    };
-    Ok(futures::stream::unfold(state, Reading::next).boxed())
+    })
+}
+
+impl Source {
+    /// The number of bytes the stream yields.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Starts reading the object.
+    pub async fn open(
+        self,
+    ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
+        let inner = self.objects.stream(&self.object_key).await?;
+        let state = Reading {
+            inner,
+            opener: Some(Opener::new(&self.key)),
+            position: 0,
+            splice_at: self.splice_at,
+            splice: self.splice,
+        };
+        Ok(futures::stream::unfold(state, Reading::next).boxed())
+    }
 }
 
 struct Reading {

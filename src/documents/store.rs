@@ -143,6 +143,17 @@ pub async fn list_visible(
     rows.iter().map(record).collect()
 }
 
+/// Every document of a case, oldest first.
+pub async fn list_for_case(db: &Db, case: &CaseId) -> Result<Vec<DocumentRecord>, DocumentError> {
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS} from document where case_id = $1 order by received_at, id"
+    ))
+    .bind(case.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(record).collect()
+}
+
 /// Every recipient entry, originals first, then shares in the order made.
 pub async fn recipients(db: &Db, id: &DocumentId) -> Result<Vec<RecipientRecord>, DocumentError> {
     let rows = sqlx::query(

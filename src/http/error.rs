@@ -10,6 +10,7 @@ use crate::cases::CaseError;
 use crate::consent::ConsentError;
 use crate::documents::erasure::ErasureRefused;
 use crate::documents::DocumentError;
+use crate::dossiers::DossierError;
 use crate::jose::JoseError;
 use crate::notices::NoticeError;
 use crate::parties::PartyError;
@@ -337,6 +338,19 @@ impl From<DocumentError> for ApiError {
                     code,
                     detail: r.to_string(),
                 }
+            }
+        }
+    }
+}
+
+impl From<DossierError> for ApiError {
+    fn from(e: DossierError) -> Self {
+        match e {
+            DossierError::Document(d) => d.into(),
+            DossierError::Policy(p) => p.into(),
+            DossierError::Db(d) => d.into(),
+            DossierError::Consent(_) | DossierError::Sign(_) | DossierError::Random => {
+                ApiError::Internal(e.to_string())
             }
         }
     }

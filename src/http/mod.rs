@@ -8,6 +8,7 @@ pub mod cases;
 pub mod consent;
 pub mod directory;
 pub mod documents;
+pub mod dossiers;
 pub mod error;
 pub mod metrics;
 pub mod notices;
@@ -422,6 +423,10 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec(M::POST, "/v1/cases/{case}/transitions", Action::TransitionCase, Party, "transitionCase", "Move a case one step through the process; a step out of order is refused (409) naming the states it can go to.", Some(schema::<cases::TransitionRequest>), 201, Body::Json(schema::<crate::cases::workflow::Transition>)),
             post(cases::transition),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/dossier", Action::ReadDossier, Party, "readDossier", "The decision dossier of the court's case: one ustar archive with the broker-signed manifest (every document the court is entitled to, with receipts and the basis it was collected on) and the envelopes. Documents awaiting share are listed and the ministry is asked to share them.", None, 200, Body::Stream("application/x-tar")),
+            get(dossiers::download),
         ),
         (
             spec(M::GET, "/v1/cases/{case}/transitions", Action::ReadCase, Party, "caseWorkflow", "A case's steps so far, with their actors and documents, and the states it can go to next.", None, 200, Body::Json(schema::<cases::Workflow>)),
