@@ -198,14 +198,28 @@ impl Client {
         manifest: &str,
         envelope: impl Into<reqwest::Body>,
     ) -> Result<(u16, SubmitAnswer), ClientError> {
-        let response = self
+        self.submit_with_agreement(case, manifest, envelope, None)
+            .await
+    }
+
+    /// Submits a prepared document; a correction carries the agreement of
+    /// the person concerned (the `Ponte-Agreement` header).
+    pub async fn submit_with_agreement(
+        &self,
+        case: &str,
+        manifest: &str,
+        envelope: impl Into<reqwest::Body>,
+        agreement: Option<&str>,
+    ) -> Result<(u16, SubmitAnswer), ClientError> {
+        let mut request = self
             .http
             .post(self.url(&format!("/v1/cases/{case}/documents")))
             .header(MANIFEST_HEADER, manifest)
-            .header(reqwest::header::CONTENT_TYPE, "application/jose+json")
-            .body(envelope)
-            .send()
-            .await?;
+            .header(reqwest::header::CONTENT_TYPE, "application/jose+json");
+        if let Some(agreement) = agreement {
+            request = request.header(crate::documents::correction::AGREEMENT_HEADER, agreement);
+        }
+        let response = request.body(envelope).send().await?;
         let status = response.status().as_u16();
         Ok((status, decode(response).await?))
     }

@@ -125,6 +125,7 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
             purpose,
             subjects,
             supersedes,
+            agreement,
             media_type,
             id,
             receipt_out,
@@ -163,10 +164,11 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
             let signing = own_keys(settings, &args.as_party, KeyUse::Sign)?.remove(0);
             let prepared = party::prepare(&document, &draft, &signing, &keys)?;
             let (status, answer) = client
-                .submit(
+                .submit_with_agreement(
                     &case,
                     &prepared.manifest_token,
                     body_with_progress(prepared.envelope),
+                    agreement.as_deref(),
                 )
                 .await?;
             let receipt_path = receipt_out.unwrap_or_else(|| {

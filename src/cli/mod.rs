@@ -99,6 +99,11 @@ pub enum DocCommand {
         /// The document this one supersedes.
         #[arg(long)]
         supersedes: Option<String>,
+        /// For a correction, the agreement of the person concerned:
+        /// `through=mission; subject=subj-…` (a mission), or
+        /// `through=consent_code; subject=subj-…; consent=cons-…; code=…`.
+        #[arg(long)]
+        agreement: Option<String>,
         /// Media type of the file.
         #[arg(long, default_value = "application/octet-stream")]
         media_type: String,

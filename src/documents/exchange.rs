@@ -11,6 +11,7 @@ use futures::{Stream, StreamExt};
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
+use super::correction::Agreement;
 use super::receipt::Receipt;
 use super::scan::{Scanned, Scanner};
 use super::store::{self, DocumentRecord, RecipientRecord};
@@ -123,6 +124,8 @@ pub struct Submission {
     pub manifest: Manifest,
     pub author_kid: String,
     pub plan: Vec<PlannedRecipient>,
+    /// For a correction: the agreement of the person concerned, checked.
+    pub agreement: Option<Agreement>,
 }
 
 /// What became of a submission.
@@ -288,9 +291,14 @@ where
             "basis": record.purpose.basis(),
             "recipients": recipients.iter().map(|r| r.party.as_str()).collect::<Vec<_>>(),
             "supersedes": record.supersedes,
+            "agreement": submission.agreement.as_ref().map(|a| a.through.as_str()),
         }),
     );
-    match store::insert(&vault.db, &record, &recipients, &evidence).await {
+    let correction = submission
+        .agreement
+        .as_ref()
+        .map(|a| (a, vault.broker_key.as_ref()));
+    match store::insert(&vault.db, &record, &recipients, &evidence, correction).await {
         Ok(true) => Ok(Submitted::Accepted(record)),
         Ok(false) => {
             // A concurrent retry of the same document committed first.

@@ -5,6 +5,7 @@
 //! against the other, the plan and the policy, and answers with a signed
 //! receipt.
 
+pub mod correction;
 pub mod erasure;
 pub mod exchange;
 pub mod manifest;
@@ -221,6 +222,10 @@ pub enum DocumentError {
     TooLarge(u64),
     #[error("the upload did not complete: {0}")]
     Incomplete(String),
+    #[error("{0}")]
+    Agreement(String),
+    #[error("{0}")]
+    AgreementRefused(String),
     #[error("the content of this case has been erased")]
     Erased,
     #[error(transparent)]

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::correction::Agreement;
 use super::{DocumentError, DocumentId, DocumentType, SubjectId};
 use crate::audit::{self, AuditEvent};
 use crate::cases::CaseId;
 use crate::consent::Purpose;
+use crate::jose::Jwk;
 use crate::parties::PartyId;
 use crate::storage::Db;
 
@@ -217,6 +219,7 @@ pub async fn insert(
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
     evidence: &AuditEvent,
+    correction: Option<(&Agreement, &Jwk)>,
 ) -> Result<bool, DocumentError> {
     let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query(&format!(
@@ -275,6 +278,9 @@ pub async fn insert(
                 "the upload outlived the sweep's grace period".into(),
             ));
         }
+    }
+    if let Some((agreement, broker_key)) = correction {
+        super::correction::record(&mut tx, broker_key, doc, agreement).await?;
     }
     audit::append(&mut *tx, evidence).await?;
     tx.commit().await?;

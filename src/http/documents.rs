@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::cases::{self, CaseError, CaseFacts, CaseId};
 use crate::consent::{self, LawfulBasis, Purpose, SubjectConsents};
+use crate::documents::correction::{self, Agreement, Through, AGREEMENT_HEADER};
 use crate::documents::exchange::{self, Submission, Submitted};
 use crate::documents::retrieve;
 use crate::documents::store::{self, DocumentRecord, DocumentView};
@@ -194,6 +195,12 @@ pub async fn submit(
                 "the `{MANIFEST_HEADER}` header must carry the manifest (a compact JWS)"
             ),
         })?;
+    let agreement_header = request
+        .headers()
+        .get(AGREEMENT_HEADER)
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::invalid("invalid_agreement", "the agreement header is not text"))?;
     let signing_keys: Vec<_> = parties::keys(&state.db, &caller.party.id)
         .await?
         .into_iter()
@@ -215,6 +222,7 @@ pub async fn submit(
     let proof = caller
         .authorize_move::<SubmitDocument>(&state, Resource::Case(&facts), context, &own)
         .await?;
+    let agreement = agreement(&state, &caller, &manifest, agreement_header).await?;
     let plan = exchange::plan(
         &state.db,
         &state.policy.current(),
@@ -231,6 +239,7 @@ pub async fn submit(
         manifest,
         author_kid,
         plan,
+        agreement,
     };
     let body = request.into_body().into_data_stream();
     match exchange::submit(&state.vault, &proof, submission, body, state.clock.now()).await {
@@ -255,6 +264,78 @@ pub async fn submit(
             Err(error)
         }
     }
+}
+
+/// The agreement a correction must carry, checked: the person concerned
+/// (a data subject of the corrected document) agreed through the mission
+/// that submits it, or with their own consent code. Other documents carry
+/// none.
+async fn agreement(
+    state: &AppState,
+    caller: &Caller,
+    manifest: &Manifest,
+    header: Option<String>,
+) -> Result<Option<Agreement>, ApiError> {
+    if manifest.document_type != DocumentType::Correction {
+        return match header {
+            Some(_) => Err(ApiError::invalid(
+                "agreement_without_correction",
+                "only a correction carries an agreement",
+            )),
+            None => Ok(None),
+        };
+    }
+    let corrected = manifest.supersedes.clone().ok_or_else(|| {
+        ApiError::invalid(
+            "correction_supersedes_nothing",
+            "a correction names the document it corrects in the manifest's `supersedes`",
+        )
+    })?;
+    let header = header.ok_or_else(|| {
+        ApiError::invalid(
+            "agreement_missing",
+            format!("a correction carries the agreement of the person concerned in the `{AGREEMENT_HEADER}` header"),
+        )
+    })?;
+    let (agreement, code) = correction::parse_header(&header)?;
+    let old = store::find(&state.db, &corrected)
+        .await?
+        .ok_or(DocumentError::NotFound(corrected.clone()))?;
+    if !old.subjects.contains(&agreement.subject) {
+        return Err(DocumentError::Agreement(format!(
+            "{} is not a person document {corrected} concerns",
+            agreement.subject
+        ))
+        .into());
+    }
+    match &agreement.through {
+        Through::Mission if caller.party.role != Role::IomMission => {
+            return Err(DocumentError::AgreementRefused(
+                "only the mission that met the person attests an agreement given through it; \
+                 the person can agree with their consent code instead"
+                    .into(),
+            )
+            .into())
+        }
+        Through::Mission => {}
+        Through::ConsentCode(consent) => {
+            let record = consent::find(&state.db, consent)
+                .await?
+                .filter(|r| r.case == old.case && r.subject == agreement.subject)
+                .ok_or_else(|| {
+                    DocumentError::Agreement(format!(
+                        "{consent} is not a consent of {} on this case",
+                        agreement.subject
+                    ))
+                })?;
+            let code = code.unwrap_or_default();
+            let epoch = state.clock.now().unix_timestamp();
+            if !consent::check_code(&state.db, &record.id, &code, epoch).await? {
+                return Err(consent::ConsentError::WrongCode.into());
+            }
+        }
+    }
+    Ok(Some(agreement))
 }
 
 fn answer(status: StatusCode, doc: &DocumentRecord, stored_now: bool) -> Response {

@@ -283,6 +283,10 @@ impl From<DocumentError> for ApiError {
             detail: e.to_string(),
         };
         match e {
+            DocumentError::Agreement(_) => ApiError::invalid("invalid_agreement", e),
+            DocumentError::AgreementRefused(_) => {
+                other(StatusCode::FORBIDDEN, "agreement_refused", &e)
+            }
             DocumentError::InvalidId(_) => ApiError::invalid("invalid_document_id", e),
             DocumentError::InvalidType(_) => ApiError::invalid("invalid_document_type", e),
             DocumentError::InvalidSubject(_) => ApiError::invalid("invalid_subject", e),
