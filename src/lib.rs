@@ -17,6 +17,8 @@ pub mod clock;
 pub mod config;
 /// Purposes of processing and their lawful bases.
 pub mod consent;
+/// `ponte demo`: one whole case, request to reintegration, as a checked timeline.
+pub mod demo;
 /// Signed, encrypted documents: manifests, recipient plans, receipts, shares.
 pub mod documents;
 /// Decision dossiers: the signed, single-download archive a court retrieves.

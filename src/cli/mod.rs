@@ -68,6 +68,14 @@ pub enum Command {
     /// Consent records: record, list, show, change; the person's withdrawal by code.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Run one whole case, request to reintegration, and print its
+    /// timeline; fails if any step does not behave as described.
+    Demo {
+        /// A running broker to use (default: the one at the default address
+        /// if it answers, or else one started for the demo).
+        #[arg(long)]
+        broker: Option<String>,
+    },
     /// Decision dossiers: a court downloads one; anyone verifies one offline.
     #[command(subcommand)]
     Dossier(dossier::DossierCommand),
@@ -365,6 +373,7 @@ impl Cli {
             Command::Doc(command) => docs::doc(&settings, command, json).await,
             Command::Subject(command) => consent::subject(&settings, command, json).await,
             Command::Consent(command) => consent::consent(&settings, command, json).await,
+            Command::Demo { broker } => crate::demo::run(&settings, broker.as_deref()).await,
             Command::Dossier(command) => dossier::run(&settings, command, json).await,
             Command::Inbox(args) => notices::inbox(&settings, args, json).await,
             Command::Notices(command) => notices::run(&settings, command, json).await,

@@ -3,10 +3,10 @@
 //! notices, legal holds and erasure. Every test runs on SQLite and PostgreSQL.
 
 use ponte::client::ClientError;
-use ponte::consent::notices::InboxNotice;
 use ponte::consent::receipt::{ConsentReceipt, WithdrawalNotice};
 use ponte::documents::receipt::jwks_keys;
 use ponte::http::consent::{ChangedConsent, ConsentDetail};
+use ponte::notices::{InboxNotice, InboxPage};
 use serde_json::{json, Value};
 
 use crate::common::{Backend, TestApp};
@@ -145,11 +145,12 @@ async fn the_family_withdraws_and_only_the_court_reads_on(backend: Backend) {
         .unwrap_err();
     assert_eq!(problem(&err), (Some(403), Some("consent_withdrawn")));
 
-    let inbox: Vec<InboxNotice> = app
+    let inbox = app
         .client("comune-torino")
-        .get("/v1/notices")
+        .get::<InboxPage>("/v1/notices?kind=withdrawal")
         .await
-        .unwrap();
+        .unwrap()
+        .notices;
     assert_eq!(inbox.len(), 1);
     let notice = WithdrawalNotice::verify(&inbox[0].notice, &broker_keys(&app).await).unwrap();
     assert_eq!(notice.consent.as_str(), consent);
@@ -157,7 +158,12 @@ async fn the_family_withdraws_and_only_the_court_reads_on(backend: Backend) {
     let listed: Vec<String> = notice.documents.iter().map(|d| d.to_string()).collect();
     assert_eq!(listed, [doc.as_str()]);
     assert_eq!(notice.instruction, "delete");
-    let court_inbox: Vec<InboxNotice> = app.client("tm-roma").get("/v1/notices").await.unwrap();
+    let court_inbox = app
+        .client("tm-roma")
+        .get::<InboxPage>("/v1/notices?kind=withdrawal")
+        .await
+        .unwrap()
+        .notices;
     assert!(
         court_inbox.is_empty(),
         "the court received nothing under the consent"

@@ -141,7 +141,12 @@ fn a_party_cannot_read_another_party_as_itself() {
 const AUTHORS: [(Role, &[&str]); 6] = [
     (
         Role::Municipality,
-        &["tracing_request", "social_report", "correction"],
+        &[
+            "tracing_request",
+            "consent_form",
+            "social_report",
+            "correction",
+        ],
     ),
     (
         Role::Ministry,
