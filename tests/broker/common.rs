@@ -445,6 +445,44 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Prepares and submits a document about `subj-child-1` as `author`.
+    pub async fn submit_new(
+        &self,
+        author: &str,
+        case: &str,
+        document_type: &str,
+        purpose: &str,
+        document: &[u8],
+    ) -> ponte::http::documents::SubmitAnswer {
+        let prepared = self
+            .prepare(author, case, document_type, purpose, document)
+            .await;
+        self.submit(author, case, &prepared).await.unwrap().1
+    }
+
+    /// Moves `case` to `to`, acting as `by`.
+    pub async fn transition(
+        &self,
+        by: &str,
+        case: &str,
+        to: &str,
+    ) -> Result<ponte::cases::workflow::Transition, ClientError> {
+        self.client(by).transition(case, to, None).await
+    }
+
+    /// Stops the broker and starts it again on the same data directory,
+    /// database and settings.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        TestApp::spawn_with(dir, self.settings.clone()).await
+    }
+
     /// Stops accepting and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -14,3 +14,4 @@ mod jose_interop;
 mod operations;
 mod policy_table;
 mod storage;
+mod workflow;
