@@ -584,7 +584,17 @@ async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
     correction.manifest_token = manifest
         .sign(&app.private_key("iom-tirana", KeyUse::Sign))
         .unwrap();
-    let (status, answer) = app.submit("iom-tirana", &case, &correction).await.unwrap();
+    let agreed = Some("through=mission; subject=subj-child-1");
+    let (status, answer) = app
+        .client("iom-tirana")
+        .submit_with_agreement(
+            &case,
+            &correction.manifest_token,
+            correction.envelope.clone(),
+            agreed,
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 201);
     assert_eq!(
         answer.document.supersedes.as_ref().map(|d| d.as_str()),
@@ -624,7 +634,11 @@ async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
         m.sign(&app.private_key("iom-tirana", KeyUse::Sign))
             .unwrap()
     };
-    let err = app.submit("iom-tirana", &case, &twice).await.unwrap_err();
+    let err = app
+        .client("iom-tirana")
+        .submit_with_agreement(&case, &twice.manifest_token, twice.envelope.clone(), agreed)
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.status(), err.code()),
         (Some(409), Some("cannot_supersede"))
