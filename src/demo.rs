@@ -403,7 +403,9 @@ impl Demo {
             Some("judicial_decision"),
             &dossier,
         );
-        let requests = self.inbox(Who::Ministry, NoticeKind::ShareRequest).await?;
+        let requests = self
+            .inbox(Who::Ministry, NoticeKind::ShareRequest, &case)
+            .await?;
         ensure!(
             requests.len() >= 2,
             "the ministry must be asked to share: {requests:?}"
@@ -489,7 +491,9 @@ impl Demo {
             Some("return_and_reintegration"),
             &step.id,
         );
-        let returns = self.inbox(Who::Comune, NoticeKind::ReturnNotice).await?;
+        let returns = self
+            .inbox(Who::Comune, NoticeKind::ReturnNotice, &case)
+            .await?;
         ensure!(
             returns.len() == 1,
             "the municipality must have one return notice: {returns:?}"
@@ -605,7 +609,9 @@ impl Demo {
             Some("judicial_decision"),
             "audited retrieval",
         );
-        let withdrawals = self.inbox(Who::Comune, NoticeKind::Withdrawal).await?;
+        let withdrawals = self
+            .inbox(Who::Comune, NoticeKind::Withdrawal, &case)
+            .await?;
         ensure!(
             !withdrawals.is_empty(),
             "the municipality must be told to delete what it received"
@@ -743,19 +749,25 @@ impl Demo {
         Ok(())
     }
 
-    async fn inbox(&self, who: Who, kind: NoticeKind) -> anyhow::Result<Vec<String>> {
+    /// The ids of the notices of `kind` about `case` in a party's inbox.
+    async fn inbox(&self, who: Who, kind: NoticeKind, case: &str) -> anyhow::Result<Vec<String>> {
         let page: InboxPage = self
             .actor(who)
             .client
-            .get(&format!("/v1/notices?kind={}", kind.as_str()))
+            .get(&format!("/v1/notices?kind={}&limit=200", kind.as_str()))
             .await?;
-        for n in &page.notices {
+        let notices: Vec<_> = page
+            .notices
+            .into_iter()
+            .filter(|n| n.case.as_ref().map(|c| c.as_str()) == Some(case))
+            .collect();
+        for n in &notices {
             if kind != NoticeKind::Withdrawal {
                 Notice::verify(&n.notice, &self.broker_keys)
                     .context("a notice must carry the broker's signature")?;
             }
         }
-        Ok(page.notices.into_iter().map(|n| n.id).collect())
+        Ok(notices.into_iter().map(|n| n.id).collect())
     }
 
     fn verify(&self, file: &std::path::Path) -> anyhow::Result<crate::dossiers::DossierManifest> {
