@@ -114,7 +114,8 @@ pub enum CaseState {
 }
 
 impl CaseState {
-    const ALL: [CaseState; 11] = [
+    /// Every state, in process order.
+    pub const ALL: [CaseState; 11] = [
         CaseState::Requested,
         CaseState::Entrusted,
         CaseState::Tracing,

@@ -577,3 +577,111 @@ fn only_a_valid_code_lets_the_person_withdraw() {
         assert_eq!(decision.allowed, valid);
     }
 }
+
+/// Which role takes a case to which state (when on the case).
+const STEPS_BY_ROLE: [(Role, &[&str]); 4] = [
+    (
+        Role::Ministry,
+        &[
+            "entrusted",
+            "under_judicial_review",
+            "return_scheduled",
+            "closed",
+        ],
+    ),
+    (Role::IomCoordination, &["tracing"]),
+    (Role::IomMission, &["assessed", "returned", "reintegration"]),
+    (
+        Role::Court,
+        &["under_judicial_review", "decided_stay", "decided_return"],
+    ),
+];
+
+/// role × target state × membership → may take the step (the workflow
+/// itself decides which steps follow which; the policy who takes them).
+#[test]
+fn transition_decision_table() {
+    let engine = engine();
+    let mut rows = 0;
+    for role in Role::ALL {
+        for to in CaseState::ALL {
+            for on_case in [true, false] {
+                let actor = party("actor", role, PartyStatus::Active);
+                let facts = if on_case { case(&[&actor]) } else { case(&[]) };
+                let decision = engine
+                    .decide(
+                        &actor,
+                        Action::TransitionCase,
+                        &Resource::Case(&facts),
+                        json!({ "from": "requested", "to": to.as_str() }),
+                    )
+                    .unwrap();
+                let expected = on_case
+                    && STEPS_BY_ROLE
+                        .iter()
+                        .any(|(r, states)| *r == role && states.contains(&to.as_str()));
+                assert_eq!(
+                    decision.allowed,
+                    expected,
+                    "{role} (on case: {on_case}) -> {}: {decision:?}",
+                    to.as_str()
+                );
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!(rows, Role::ALL.len() * 11 * 2);
+}
+
+/// role × membership → may download the decision dossier; and each party
+/// manages its own webhook only.
+#[test]
+fn dossier_and_webhook_decision_table() {
+    let engine = engine();
+    for role in Role::ALL {
+        for on_case in [true, false] {
+            let p = party("someone", role, PartyStatus::Active);
+            let facts = if on_case { case(&[&p]) } else { case(&[]) };
+            let decision = engine
+                .decide(&p, Action::ReadDossier, &Resource::Case(&facts), json!({}))
+                .unwrap();
+            assert_eq!(
+                decision.allowed,
+                on_case && role == Role::Court,
+                "{role} on case {on_case}"
+            );
+        }
+        let me = party("me", role, PartyStatus::Active);
+        let other = party("other", role, PartyStatus::Active);
+        for action in [
+            Action::ReadWebhook,
+            Action::SetWebhook,
+            Action::RemoveWebhook,
+        ] {
+            assert!(
+                engine
+                    .decide(&me, action, &Resource::Party(&me), json!({}))
+                    .unwrap()
+                    .allowed
+            );
+            assert!(
+                !engine
+                    .decide(&me, action, &Resource::Party(&other), json!({}))
+                    .unwrap()
+                    .allowed
+            );
+        }
+        let disabled = party("me", role, PartyStatus::Disabled);
+        assert!(
+            !engine
+                .decide(
+                    &disabled,
+                    Action::SetWebhook,
+                    &Resource::Party(&disabled),
+                    json!({})
+                )
+                .unwrap()
+                .allowed
+        );
+    }
+}
