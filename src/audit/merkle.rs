@@ -58,7 +58,10 @@ fn mth(nodes: &impl Nodes, lo: u64, hi: u64) -> Option<Hash> {
         return nodes.node(n.trailing_zeros(), lo >> n.trailing_zeros());
     }
     let k = split(n);
-    Some(node_hash(&mth(nodes, lo, lo + k)?, &mth(nodes, lo + k, hi)?))
+    Some(node_hash(
+        &mth(nodes, lo, lo + k)?,
+        &mth(nodes, lo + k, hi)?,
+    ))
 }
 
 /// The root of the tree of the first `size` leaves.
@@ -104,7 +107,14 @@ pub fn consistency_proof(nodes: &impl Nodes, old: u64, new: u64) -> Option<Vec<H
     Some(proof)
 }
 
-fn subproof(nodes: &impl Nodes, m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<Hash>) -> Option<()> {
+fn subproof(
+    nodes: &impl Nodes,
+    m: u64,
+    lo: u64,
+    hi: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Option<()> {
     let n = hi - lo;
     if m == n {
         if !whole {
@@ -151,7 +161,13 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 
 /// Verifies a consistency proof (RFC 9162 §2.1.4.2): the tree of `new`
 /// leaves with root `new_root` extends the tree of `old` with `old_root`.
-pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, new_root: &Hash) -> bool {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    proof: &[Hash],
+    old_root: &Hash,
+    new_root: &Hash,
+) -> bool {
     if old > new {
         return false;
     }
@@ -267,7 +283,10 @@ impl MemoryTree {
 
 impl Nodes for MemoryTree {
     fn node(&self, level: u32, index: u64) -> Option<Hash> {
-        self.levels.get(level as usize)?.get(index as usize).copied()
+        self.levels
+            .get(level as usize)?
+            .get(index as usize)
+            .copied()
     }
 }
 
@@ -310,7 +329,13 @@ mod tests {
 
     // The certificate-transparency reference vectors (RFC 6962 test data).
     const LEAVES: [&str; 8] = [
-        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
         "606162636465666768696a6b6c6d6e6f",
     ];
     const ROOTS: [&str; 8] = [
@@ -345,9 +370,17 @@ mod tests {
     #[test]
     fn roots_match_the_reference_vectors() {
         let tree = tree();
-        assert_eq!(hex(&tree.root(0).unwrap()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            hex(&tree.root(0).unwrap()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         for (n, want) in ROOTS.iter().enumerate() {
-            assert_eq!(hex(&tree.root(n as u64 + 1).unwrap()), *want, "size {}", n + 1);
+            assert_eq!(
+                hex(&tree.root(n as u64 + 1).unwrap()),
+                *want,
+                "size {}",
+                n + 1
+            );
         }
     }
 
@@ -355,21 +388,66 @@ mod tests {
     fn proofs_match_the_reference_vectors() {
         let tree = tree();
         let inclusion = [
-            (0, 8, vec!["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-            (5, 8, vec!["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+            (
+                0,
+                8,
+                vec![
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                vec![
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
             (0, 1, vec![]),
         ];
         for (index, size, want) in inclusion {
             let proof = inclusion_proof(&tree, index, size).unwrap();
             assert_eq!(proof, hashes(&want), "inclusion {index} in {size}");
             let leaf = tree.node(0, index).unwrap();
-            assert!(verify_inclusion(&leaf, index, size, &proof, &tree.root(size).unwrap()));
+            assert!(verify_inclusion(
+                &leaf,
+                index,
+                size,
+                &proof,
+                &tree.root(size).unwrap()
+            ));
         }
         let consistency = [
             (1, 1, vec![]),
-            (1, 8, vec!["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-            (6, 8, vec!["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
-            (2, 5, vec!["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            (
+                1,
+                8,
+                vec![
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                vec![
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                vec![
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
         ];
         for (old, new, want) in consistency {
             let proof = consistency_proof(&tree, old, new).unwrap();
@@ -388,19 +466,46 @@ mod tests {
             for index in 0..size {
                 let proof = inclusion_proof(&tree, index, size).unwrap();
                 let leaf = tree.node(0, index).unwrap();
-                assert!(verify_inclusion(&leaf, index, size, &proof, &root), "{index} in {size}");
-                assert!(!verify_inclusion(&leaf_hash(b"other"), index, size, &proof, &root));
+                assert!(
+                    verify_inclusion(&leaf, index, size, &proof, &root),
+                    "{index} in {size}"
+                );
+                assert!(!verify_inclusion(
+                    &leaf_hash(b"other"),
+                    index,
+                    size,
+                    &proof,
+                    &root
+                ));
                 if size > 1 {
-                    assert!(!verify_inclusion(&leaf, (index + 1) % size, size, &proof, &root) || proof.is_empty());
+                    assert!(
+                        !verify_inclusion(&leaf, (index + 1) % size, size, &proof, &root)
+                            || proof.is_empty()
+                    );
                 }
             }
             for old in 0..=size {
                 let proof = consistency_proof(&tree, old, size).unwrap();
                 let old_root = tree.root(old).unwrap();
-                assert!(verify_consistency(old, size, &proof, &old_root, &root), "{old} -> {size}");
+                assert!(
+                    verify_consistency(old, size, &proof, &old_root, &root),
+                    "{old} -> {size}"
+                );
                 if old > 0 && old < size {
-                    assert!(!verify_consistency(old, size, &proof, &leaf_hash(b"forged"), &root));
-                    assert!(!verify_consistency(old, size, &proof, &old_root, &leaf_hash(b"forged")));
+                    assert!(!verify_consistency(
+                        old,
+                        size,
+                        &proof,
+                        &leaf_hash(b"forged"),
+                        &root
+                    ));
+                    assert!(!verify_consistency(
+                        old,
+                        size,
+                        &proof,
+                        &old_root,
+                        &leaf_hash(b"forged")
+                    ));
                 }
             }
         }

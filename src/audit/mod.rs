@@ -5,6 +5,8 @@
 //! For now the log is an append-only table (triggers refuse update and
 //! delete on both databases); a Merkle tree over it makes it tamper-evident.
 
+pub mod checkpoint;
+pub mod log;
 pub mod merkle;
 
 use serde::{Deserialize, Serialize};

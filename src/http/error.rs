@@ -191,6 +191,7 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Unavailable(cause) => ApiError::Unavailable("database", cause.to_string()),
             DbError::Other(cause) => ApiError::Internal(cause.to_string()),
+            DbError::Corrupt(what) => ApiError::Internal(what),
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum DbError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// Stored data is not what the broker wrote.
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for DbError {
