@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The broker's public signing keys as a JWKS document.
     pub broker_jwks: Arc<serde_json::Value>,
+    /// The audit log's name in its checkpoints.
+    pub log_origin: Arc<str>,
 }
 
 impl AppState {
@@ -88,6 +90,8 @@ pub struct App {
     retention: crate::documents::erasure::Retention,
     /// How often the notice outbox is looked at, and how pushes are timed.
     outbox: (Duration, crate::notices::delivery::Policy),
+    /// How often events become leaves, and checkpoints are signed.
+    log: (Duration, Duration),
 }
 
 impl App {
@@ -153,6 +157,7 @@ impl App {
                 clock,
                 metrics: Arc::new(Metrics::default()),
                 broker_jwks: Arc::new(broker_jwks),
+                log_origin: Arc::from(settings.audit.origin.as_str()),
             },
             tls,
             listener,
@@ -165,6 +170,10 @@ impl App {
             outbox: (
                 Duration::from_millis(settings.notices.delivery_interval_ms.max(10)),
                 settings.notices.delivery(),
+            ),
+            log: (
+                Duration::from_millis(settings.audit.integrate_interval_ms.max(10)),
+                Duration::from_secs(settings.audit.checkpoint_interval_secs.max(1)),
             ),
         })
     }
@@ -187,6 +196,7 @@ impl App {
             self.sweep.1,
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
+        let log = tokio::spawn(keep_the_log(self.state.clone(), self.log.0, self.log.1));
         let outbox = tokio::spawn(deliver_forever(
             self.state.clone(),
             self.outbox.0,
@@ -205,6 +215,7 @@ impl App {
         sweeper.abort();
         reloader.abort();
         outbox.abort();
+        log.abort();
     }
 }
 
@@ -219,6 +230,35 @@ async fn reload_on_sighup(state: AppState) {
     };
     while hangups.recv().await.is_some() {
         let _ = state.reload_policies().await;
+    }
+}
+
+/// Turns queued audit events into leaves, often, and signs a checkpoint
+/// now and then when the tree grew; on every replica (the head's row lock
+/// orders them).
+async fn keep_the_log(state: AppState, integrate: Duration, checkpoint: Duration) {
+    let mut ticker = tokio::time::interval(integrate);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_checkpoint = std::time::Instant::now();
+    loop {
+        ticker.tick().await;
+        if let Err(e) = crate::audit::log::integrate_all(&state.db, &state.now()).await {
+            tracing::warn!(error = %e, "integrating the audit log failed; will retry");
+            continue;
+        }
+        if last_checkpoint.elapsed() >= checkpoint {
+            last_checkpoint = std::time::Instant::now();
+            if let Err(e) = crate::audit::checkpoint::publish(
+                &state.db,
+                &state.vault.broker_key,
+                &state.log_origin,
+                &state.now(),
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "signing a checkpoint failed; will retry");
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Settings {
     pub objects: ObjectSettings,
     pub documents: DocumentSettings,
     pub notices: NoticeSettings,
+    pub audit: AuditSettings,
     pub policy: PolicySettings,
     pub log: LogSettings,
 }
@@ -148,6 +149,19 @@ impl NoticeSettings {
     }
 }
 
+/// The tamper-evident audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The log's permanent name, the first line of every checkpoint
+    /// (e.g. `ponte.lavoro.gov.it/audit`).
+    pub origin: String,
+    /// How often queued events become leaves.
+    pub integrate_interval_ms: u64,
+    /// How often a checkpoint is signed when the tree grew.
+    pub checkpoint_interval_secs: u64,
+}
+
 /// Cedar policies.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -213,6 +227,11 @@ impl Default for Settings {
                 retry_base_ms: 2000,
                 retry_max_ms: 3_600_000,
                 batch: 32,
+            },
+            audit: AuditSettings {
+                origin: "ponte.local/audit".into(),
+                integrate_interval_ms: 200,
+                checkpoint_interval_secs: 60,
             },
             policy: PolicySettings {
                 dir: PathBuf::from("policies"),

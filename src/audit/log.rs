@@ -177,7 +177,9 @@ impl<T: Nodes> Lookup for T {
 
 impl Nodes for &dyn Lookup {
     fn node(&self, level: u32, index: u64) -> Option<Hash> {
-        self.get(level, index)
+        // Through the trait object: `self.get` would pick the blanket
+        // `Lookup` impl of `&dyn Lookup` itself and recurse.
+        (**self).get(level, index)
     }
 }
 

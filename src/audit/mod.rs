@@ -5,9 +5,11 @@
 //! For now the log is an append-only table (triggers refuse update and
 //! delete on both databases); a Merkle tree over it makes it tamper-evident.
 
+pub mod access;
 pub mod checkpoint;
 pub mod log;
 pub mod merkle;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;

@@ -2,6 +2,7 @@
 //! configured database, and party client commands against a broker.
 
 mod admin;
+mod audit;
 mod consent;
 mod docs;
 mod dossier;
@@ -76,6 +77,9 @@ pub enum Command {
         #[arg(long)]
         broker: Option<String>,
     },
+    /// The tamper-evident evidence log: verify, witness, proofs, who read what.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Decision dossiers: a court downloads one; anyone verifies one offline.
     #[command(subcommand)]
     Dossier(dossier::DossierCommand),
@@ -373,6 +377,7 @@ impl Cli {
             Command::Doc(command) => docs::doc(&settings, command, json).await,
             Command::Subject(command) => consent::subject(&settings, command, json).await,
             Command::Consent(command) => consent::consent(&settings, command, json).await,
+            Command::Audit(command) => audit::run(&settings, command, json).await,
             Command::Demo { broker } => crate::demo::run(&settings, broker.as_deref()).await,
             Command::Dossier(command) => dossier::run(&settings, command, json).await,
             Command::Inbox(args) => notices::inbox(&settings, args, json).await,

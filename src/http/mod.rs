@@ -3,6 +3,7 @@
 //! and authorize once before the domain call. This module only routes,
 //! extracts, converts and maps errors.
 
+pub mod audit;
 mod auth;
 pub mod cases;
 pub mod consent;
@@ -423,6 +424,32 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         (
             spec(M::POST, "/v1/cases/{case}/transitions", Action::TransitionCase, Party, "transitionCase", "Move a case one step through the process; a step out of order is refused (409) naming the states it can go to.", Some(schema::<cases::TransitionRequest>), 201, Body::Json(schema::<crate::cases::workflow::Transition>)),
             post(cases::transition),
+        ),
+        (
+            spec(M::GET, "/v1/audit/checkpoint", Action::ReadCheckpoint, Party, "readCheckpoint", "The newest signed checkpoint of the audit log (C2SP signed note: origin, tree size, root); `?size=N` for an earlier one.", None, 200, Body::Text("text/plain; charset=utf-8")),
+            get(audit::read_checkpoint),
+        ),
+        (
+            spec(M::POST, "/v1/audit/checkpoint", Action::PublishCheckpoint, Party, "publishCheckpoint", "Integrate what is queued and sign a checkpoint now (if the tree grew).", None, 200, Body::Text("text/plain; charset=utf-8")),
+            post(audit::publish_checkpoint),
+        ),
+        (
+            spec(M::GET, "/v1/audit/inclusion", Action::ReadAuditProof, Party, "inclusionProof", "The RFC 6962 inclusion proof of leaf `index` in the tree of `size` leaves (hashes only).", None, 200, Body::Json(schema::<audit::InclusionProof>))
+                .query(&["index", "size"]),
+            get(audit::inclusion),
+        ),
+        (
+            spec(M::GET, "/v1/audit/consistency", Action::ReadAuditProof, Party, "consistencyProof", "The RFC 6962 consistency proof between two tree sizes (hashes only).", None, 200, Body::Json(schema::<audit::ConsistencyProof>))
+                .query(&["from", "to"]),
+            get(audit::consistency),
+        ),
+        (
+            spec(M::GET, "/v1/documents/{document}/evidence", Action::ReadDocumentEvidence, Party, "documentEvidence", "The document's events as leaves of the audit log, each with its inclusion proof against a fresh signed checkpoint (its author and recipients).", None, 200, Body::Json(schema::<audit::DocumentEvidence>)),
+            get(audit::document_evidence),
+        ),
+        (
+            spec(M::GET, "/v1/cases/{case}/subjects/{subject}/accesses", Action::ReadSubjectAccesses, Party, "subjectAccesses", "Who read what about a data subject: every decision on the documents about them, with purpose, basis, outcome and leaf index (the ministry and the guardian on the case).", None, 200, Body::Json(schema::<crate::audit::access::AccessReport>)),
+            get(audit::subject_accesses),
         ),
         (
             spec(M::GET, "/v1/cases/{case}/dossier", Action::ReadDossier, Party, "readDossier", "The decision dossier of the court's case: one ustar archive with the broker-signed manifest (every document the court is entitled to, with receipts and the basis it was collected on) and the envelopes. Documents awaiting share are listed and the ministry is asked to share them.", None, 200, Body::Stream("application/x-tar")),

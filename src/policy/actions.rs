@@ -72,6 +72,11 @@ actions!(
     ReadWebhook,
     SetWebhook,
     RemoveWebhook,
+    ReadCheckpoint,
+    PublishCheckpoint,
+    ReadAuditProof,
+    ReadDocumentEvidence,
+    ReadSubjectAccesses,
 );
 
 impl Action {
