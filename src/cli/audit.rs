@@ -251,7 +251,19 @@ async fn witness(
     let client = client(settings, args)?;
     let jwks = broker_jwks(settings, &client).await?;
     let keys = ed25519_keys(&jwks);
-    let note = text(&client, "/v1/audit/checkpoint").await?;
+    // A fresh checkpoint: the broker integrates and signs what is new.
+    let response = client
+        .http()
+        .post(client.url("/v1/audit/checkpoint"))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(crate::client::decode::<serde_json::Value>(response)
+            .await
+            .unwrap_err()
+            .into());
+    }
+    let note = response.text().await?;
     let (unverified, _) = Checkpoint::parse_unverified(&note)?;
     let new = keys
         .iter()

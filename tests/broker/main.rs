@@ -10,6 +10,7 @@ mod cli;
 mod directory;
 mod documents;
 mod dossier;
+mod evidence;
 mod identity;
 mod jose_interop;
 mod notices;
