@@ -2,8 +2,9 @@
 //! of the deciding policies and the policy-set version) and every operator
 //! change. Events hold ids, hashes and decisions, never personal data.
 //!
-//! For now the log is an append-only table (triggers refuse update and
-//! delete on both databases); a Merkle tree over it makes it tamper-evident.
+//! The events table refuses update and delete on both databases, and every
+//! event becomes a leaf of an RFC 6962 Merkle tree ([`log`]) whose signed
+//! checkpoints ([`checkpoint`]) make any rewrite evident ([`verify`]).
 
 pub mod access;
 pub mod checkpoint;
@@ -115,6 +116,46 @@ where
     .bind(event.detail.to_string())
     .execute(executor)
     .await?;
+    Ok(())
+}
+
+/// Appends many events in one statement (inside the caller's transaction
+/// when given one): the batch path for bulk evidence and the benchmark.
+pub async fn append_many<'e, E>(executor: E, events: &[AuditEvent]) -> Result<(), DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = i * 9;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+            )
+        })
+        .collect();
+    let sql = format!(
+        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
+         values {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for event in events {
+        query = query
+            .bind(&event.at)
+            .bind(event.request_id.as_deref())
+            .bind(&event.principal)
+            .bind(&event.action)
+            .bind(&event.resource)
+            .bind(event.outcome.as_str())
+            .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
+            .bind(&event.policy_set)
+            .bind(event.detail.to_string());
+    }
+    query.execute(executor).await?;
     Ok(())
 }
 
