@@ -54,9 +54,13 @@ async fn batched(db: &Db, window: u64, next: &mut u64) -> f64 {
     *next += window;
     for chunk in events.chunks(500) {
         audit::append_many(db.pool(), chunk).await.unwrap();
-        log::integrate(db, 5_000, "2026-11-23T08:00:00.000Z").await.unwrap();
+        log::integrate(db, 5_000, "2026-11-23T08:00:00.000Z")
+            .await
+            .unwrap();
     }
-    log::integrate_all(db, "2026-11-23T08:00:00.000Z").await.unwrap();
+    log::integrate_all(db, "2026-11-23T08:00:00.000Z")
+        .await
+        .unwrap();
     window as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -72,7 +76,9 @@ async fn per_request(db: &Db, window: u64, next: &mut u64) -> f64 {
         let (db, done) = (db.clone(), done.clone());
         tokio::spawn(async move {
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                log::integrate(&db, 5_000, "2026-11-23T08:00:00.000Z").await.unwrap();
+                log::integrate(&db, 5_000, "2026-11-23T08:00:00.000Z")
+                    .await
+                    .unwrap();
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         })
@@ -91,7 +97,9 @@ async fn per_request(db: &Db, window: u64, next: &mut u64) -> f64 {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     integrator.await.unwrap();
-    log::integrate_all(db, "2026-11-23T08:00:00.000Z").await.unwrap();
+    log::integrate_all(db, "2026-11-23T08:00:00.000Z")
+        .await
+        .unwrap();
     window as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -102,7 +110,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn run(name: &str, db: Db, sizes: &[u64], window: u64) {
     println!("{name}:");
-    println!("  {:>9}  {:>16}  {:>22}", "leaves", "batched (ev/s)", "per request (ev/s)");
+    println!(
+        "  {:>9}  {:>16}  {:>22}",
+        "leaves", "batched (ev/s)", "per request (ev/s)"
+    );
     let mut next = 0u64;
     let mut first: Option<(f64, f64)> = None;
     for &size in sizes {
@@ -134,7 +145,12 @@ async fn main() {
     } else {
         (&[1_000, 10_000, 100_000, 1_000_000], 20_000)
     };
-    println!("Ponte audit log append benchmark ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "Ponte audit log append benchmark ({} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::for_data_dir(dir.path());
     let db = Db::open(&settings).await.unwrap();
@@ -142,7 +158,10 @@ async fn main() {
     if let Ok(url) = std::env::var("PONTE_TEST_POSTGRES_URL") {
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
         let name = format!("ponte_bench_{}", std::process::id());
-        sqlx::query(&format!("create database {name}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("create database {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         let mut settings = Settings::for_data_dir(dir.path());
         settings.database.url = Some(url.replace("/postgres", &format!("/{name}")));
         let db = Db::open(&settings).await.unwrap();

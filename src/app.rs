@@ -137,6 +137,13 @@ impl App {
                 max_recipients: settings.documents.max_recipients,
             },
         };
+        let started =
+            crate::audit::AuditEvent::broker("BrokerStarted", "broker", &rfc3339(clock.now()))
+                .detail(serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "policy_set": policy.current().version(),
+                }));
+        crate::audit::append(db.pool(), &started).await?;
         let tls = tls::server_config(settings)?;
         let listener = TcpListener::bind(settings.server.listen)
             .await

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, ensure, Context};
 
 use crate::app::App;
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::merkle;
 use crate::client::{Client, ClientError, DEFAULT_BROKER};
 use crate::clock::{rfc3339, SystemClock};
 use crate::config::Settings;
@@ -77,6 +79,8 @@ struct Demo {
     broker_keys: Vec<Jwk>,
     step: usize,
     dir: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
+    url: String,
 }
 
 const CHILD: &str = "subj-demo-child";
@@ -106,6 +110,8 @@ impl Demo {
             broker_keys: Vec::new(),
             step: 0,
             dir: settings.data_dir.join("demo"),
+            data_dir: settings.data_dir.clone(),
+            url: url.to_owned(),
         })
     }
 
@@ -621,6 +627,75 @@ impl Demo {
             "has the signed withdrawal notice: delete what was received under the consent",
             None,
             &withdrawals[0],
+        );
+
+        // The evidence: who read what about the child, and the log that proves it.
+        let guardian = Client::for_party(&self.data_dir, "guardian-torino-1", &self.url)?;
+        let report: crate::audit::access::AccessReport = guardian
+            .get(&format!("/v1/cases/{case}/subjects/{CHILD}/accesses"))
+            .await?;
+        let denied = report
+            .accesses
+            .iter()
+            .filter(|a| a.decision == "deny")
+            .count();
+        ensure!(
+            denied >= 1,
+            "the refused read must be in the child's access report"
+        );
+        self.say(
+            "guardian-torino-1",
+            &format!(
+                "sees who read about {CHILD}: {} accesses, {denied} refused (ponte audit subject)",
+                report.accesses.len()
+            ),
+            None,
+            "access report",
+        );
+        let evidence: crate::http::audit::DocumentEvidence = self
+            .tirana
+            .client
+            .get(&format!(
+                "/v1/documents/{}/evidence",
+                assessment.document.id
+            ))
+            .await?;
+        let (unverified, _) = Checkpoint::parse_unverified(&evidence.checkpoint)?;
+        let checkpoint = self
+            .broker_keys
+            .iter()
+            .filter_map(|k| k.public_bytes().ok())
+            .find_map(|k| Checkpoint::verify(&evidence.checkpoint, &unverified.origin, &k).ok())
+            .ok_or_else(|| anyhow!("the checkpoint must carry the broker's signature"))?;
+        let (leaf, inclusion) = evidence
+            .events
+            .iter()
+            .find(|e| e.action == "DocumentAccepted")
+            .and_then(|e| e.inclusion.as_ref().map(|i| (e, i)))
+            .ok_or_else(|| anyhow!("the assessment's acceptance must be in the log"))?;
+        let path: Vec<merkle::Hash> = inclusion
+            .proof
+            .iter()
+            .filter_map(|h| merkle::parse_hex(h))
+            .collect();
+        ensure!(
+            merkle::verify_inclusion(
+                &merkle::leaf_hash(leaf.leaf.as_bytes()),
+                inclusion.leaf_index,
+                checkpoint.size,
+                &path,
+                &checkpoint.root
+            ),
+            "the acceptance must be included in the signed checkpoint"
+        );
+        self.say(
+            self.tirana.id,
+            &format!(
+                "checked its assessment's acceptance is leaf {} of the signed checkpoint of {} leaves",
+                inclusion.leaf_index, checkpoint.size
+            ),
+            None,
+            &format!("{} @ {}", checkpoint.origin, checkpoint.size),
         );
 
         let history: crate::http::cases::Workflow = self

@@ -187,6 +187,9 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
                 "already submitted (same bytes); original receipt"
             };
             println!("{} {how}", answer.document.id);
+            if let Some(leaf) = answer.leaf_index {
+                println!("  evidence: leaf {leaf} of the audit log (ponte audit proof RECEIPT)");
+            }
             println!(
                 "  to {}",
                 plan.recipients

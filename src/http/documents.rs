@@ -63,6 +63,9 @@ pub struct SubmitAnswer {
     pub document: DocumentView,
     /// False when this was a retry of a document already stored.
     pub stored_now: bool,
+    /// The acceptance's leaf in the audit log (`ponte audit proof` checks
+    /// its inclusion against a signed checkpoint).
+    pub leaf_index: Option<u64>,
 }
 
 /// Body of `POST /v1/documents/{document}/recipients`.
@@ -243,8 +246,14 @@ pub async fn submit(
     };
     let body = request.into_body().into_data_stream();
     match exchange::submit(&state.vault, &proof, submission, body, state.clock.now()).await {
-        Ok(Submitted::Accepted(doc)) => Ok(answer(StatusCode::CREATED, &doc, true)),
-        Ok(Submitted::Repeated(doc)) => Ok(answer(StatusCode::OK, &doc, false)),
+        Ok(Submitted::Accepted(doc)) => {
+            let leaf = acceptance_leaf(&state, &doc).await;
+            Ok(answer(StatusCode::CREATED, &doc, true, leaf))
+        }
+        Ok(Submitted::Repeated(doc)) => {
+            let leaf = acceptance_leaf(&state, &doc).await;
+            Ok(answer(StatusCode::OK, &doc, false, leaf))
+        }
         Err(e) => {
             let error = ApiError::from(e);
             let rejected = AuditEvent {
@@ -338,11 +347,37 @@ async fn agreement(
     Ok(Some(agreement))
 }
 
-fn answer(status: StatusCode, doc: &DocumentRecord, stored_now: bool) -> Response {
+/// The leaf index of a document's acceptance: the queue is integrated
+/// first, so it is there unless integration fails (then it is left out;
+/// the document is stored either way).
+async fn acceptance_leaf(state: &AppState, doc: &DocumentRecord) -> Option<u64> {
+    if let Err(e) = crate::audit::log::integrate(&state.db, 5_000, &state.now()).await {
+        tracing::warn!(error = %e, "could not integrate the audit log now");
+        return None;
+    }
+    let index: Option<i64> = sqlx::query_scalar(
+        "select l.leaf_index from audit_event e join audit_leaf l on l.event_seq = e.seq
+         where e.resource = $1 and e.action = 'DocumentAccepted' order by e.seq limit 1",
+    )
+    .bind(format!("document:{}", doc.id))
+    .fetch_optional(state.db.pool())
+    .await
+    .ok()
+    .flatten();
+    index.map(|i| i as u64)
+}
+
+fn answer(
+    status: StatusCode,
+    doc: &DocumentRecord,
+    stored_now: bool,
+    leaf_index: Option<u64>,
+) -> Response {
     let body = SubmitAnswer {
         receipt: doc.receipt.clone(),
         document: DocumentView::from(doc),
         stored_now,
+        leaf_index,
     };
     (status, Json(body)).into_response()
 }
