@@ -109,29 +109,41 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn run(name: &str, db: Db, sizes: &[u64], window: u64) {
+async fn run(name: &str, db: Db, sizes: &[u64], smoke: bool) {
     println!("{name}:");
     println!(
-        "  {:>9}  {:>16}  {:>22}",
-        "leaves", "batched (ev/s)", "per request (ev/s)"
+        "  {:>9}  {:>8}  {:>16}  {:>8}  {:>20}",
+        "leaves", "window", "batched (ev/s)", "window", "per request (ev/s)"
     );
     let mut next = 0u64;
     let mut first: Option<(f64, f64)> = None;
     for &size in sizes {
         grow_to(&db, size, &mut next).await;
+        // Windows small against the tree, so each row measures its size.
+        let (bw, rw) = if smoke {
+            (500, 100)
+        } else {
+            (
+                (size / 5).clamp(1_000, 20_000),
+                (size / 20).clamp(250, 2_000),
+            )
+        };
+        let start = log::head(db.pool()).await.unwrap().size;
         let mut b = Vec::new();
         let mut r = Vec::new();
         for _ in 0..3 {
-            b.push(batched(&db, window, &mut next).await);
-            r.push(per_request(&db, window / 4, &mut next).await);
+            b.push(batched(&db, bw, &mut next).await);
+            r.push(per_request(&db, rw, &mut next).await);
         }
         let (b, r) = (median(b), median(r));
         let (b0, r0) = *first.get_or_insert((b, r));
         println!(
-            "  {:>9}  {:>10.0} ({:>4.2}x)  {:>14.0} ({:>4.2}x)",
-            log::head(db.pool()).await.unwrap().size,
+            "  {:>9}  {:>8}  {:>9.0} ({:>4.2}x)  {:>8}  {:>12.0} ({:>4.2}x)",
+            start,
+            bw,
             b,
             b / b0,
+            rw,
             r,
             r / r0
         );
