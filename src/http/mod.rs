@@ -84,6 +84,8 @@ pub struct RouteSpec {
     pub request_media: &'static str,
     /// Query parameters, all required.
     pub query: &'static [&'static str],
+    /// Query parameters that may be left out.
+    pub optional_query: &'static [&'static str],
     /// Request headers, all required.
     pub headers: &'static [&'static str],
     pub status: u16,
@@ -93,6 +95,11 @@ pub struct RouteSpec {
 impl RouteSpec {
     fn query(mut self, names: &'static [&'static str]) -> RouteSpec {
         self.query = names;
+        self
+    }
+
+    fn optional_query(mut self, names: &'static [&'static str]) -> RouteSpec {
+        self.optional_query = names;
         self
     }
 
@@ -133,6 +140,7 @@ fn spec(
         request,
         request_media: "application/json",
         query: &[],
+        optional_query: &[],
         headers: &[],
         status,
         response,
@@ -343,7 +351,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         (
             spec(M::GET, "/v1/cases/{case}/plan", Action::ReadRecipientPlan, Party, "recipientPlan", "Which party keys may receive a document of this type for this purpose now.", None, 200, Body::Json(schema::<documents::RecipientPlan>))
-                .query(&["document_type", "purpose"]),
+                .query(&["document_type", "purpose"])
+                .optional_query(&["subjects"]),
             get(documents::plan),
         ),
         (
@@ -394,7 +403,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(consent::withdraw_with_code),
         ),
         (
-            spec(M::GET, "/v1/notices", Action::ListNotices, Party, "listNotices", "The caller's inbox, newest first, a page at a time (`limit`, `cursor`, optional `kind`): withdrawals, return notices, state changes, share requests, corrections.", None, 200, Body::Json(schema::<crate::notices::InboxPage>)),
+            spec(M::GET, "/v1/notices", Action::ListNotices, Party, "listNotices", "The caller's inbox, newest first, a page at a time (`limit`, `cursor`, optional `kind`): withdrawals, return notices, state changes, share requests, corrections.", None, 200, Body::Json(schema::<crate::notices::InboxPage>))
+                .optional_query(&["limit", "cursor", "kind"]),
             get(notices::inbox),
         ),
         (
@@ -426,7 +436,8 @@ pub fn routes() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             post(cases::transition),
         ),
         (
-            spec(M::GET, "/v1/audit/checkpoint", Action::ReadCheckpoint, Party, "readCheckpoint", "The newest signed checkpoint of the audit log (C2SP signed note: origin, tree size, root); `?size=N` for an earlier one.", None, 200, Body::Text("text/plain; charset=utf-8")),
+            spec(M::GET, "/v1/audit/checkpoint", Action::ReadCheckpoint, Party, "readCheckpoint", "The newest signed checkpoint of the audit log (C2SP signed note: origin, tree size, root); `?size=N` for an earlier one.", None, 200, Body::Text("text/plain; charset=utf-8"))
+                .optional_query(&["size"]),
             get(audit::read_checkpoint),
         ),
         (

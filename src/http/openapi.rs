@@ -49,10 +49,11 @@ pub fn document(specs: &[RouteSpec]) -> Value {
             });
         }
         let parameters: Vec<Value> = path_parameters(spec.path)
-            .map(|name| (name, "path"))
-            .chain(spec.query.iter().map(|name| (*name, "query")))
-            .chain(spec.headers.iter().map(|name| (*name, "header")))
-            .map(|(name, location)| json!({ "name": name, "in": location, "required": true, "schema": { "type": "string" } }))
+            .map(|name| (name, "path", true))
+            .chain(spec.query.iter().map(|name| (*name, "query", true)))
+            .chain(spec.optional_query.iter().map(|name| (*name, "query", false)))
+            .chain(spec.headers.iter().map(|name| (*name, "header", true)))
+            .map(|(name, location, required)| json!({ "name": name, "in": location, "required": required, "schema": { "type": "string" } }))
             .collect();
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
