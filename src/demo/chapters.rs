@@ -43,8 +43,6 @@ impl Demo {
                 "consent_form",
                 "family_tracing",
                 b"consent form signed by the guardian",
-                None,
-                None,
             )
             .await?;
         let until = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(365));
@@ -96,8 +94,6 @@ impl Demo {
                 "tracing_request",
                 "family_tracing",
                 b"request for family tracing",
-                None,
-                None,
             )
             .await?;
         self.say(
@@ -140,8 +136,6 @@ impl Demo {
                 "assignment",
                 "family_tracing",
                 b"assignment to IOM Tirana",
-                None,
-                None,
             )
             .await?;
         let step = self.rome.client.transition(&case, "tracing", None).await?;
@@ -199,8 +193,6 @@ impl Demo {
                 "family_assessment",
                 "best_interest_assessment",
                 assessment_text,
-                None,
-                None,
             )
             .await?;
         let step = self
@@ -244,8 +236,6 @@ impl Demo {
                 "social_report",
                 "best_interest_assessment",
                 b"social report on the child in Torino",
-                None,
-                None,
             )
             .await?;
         self.say(

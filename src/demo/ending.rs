@@ -24,8 +24,6 @@ impl Demo {
                 "court_decision",
                 "judicial_decision",
                 b"decision: assisted return to the family",
-                None,
-                None,
             )
             .await?;
         let step = self
@@ -46,8 +44,6 @@ impl Demo {
                 "return_notice",
                 "return_and_reintegration",
                 b"return notice: departure on 2027-01-15",
-                None,
-                None,
             )
             .await?;
         let step = self
@@ -105,8 +101,6 @@ impl Demo {
                 "reintegration_plan",
                 "return_and_reintegration",
                 b"individual reintegration plan",
-                None,
-                None,
             )
             .await?;
         let step = self

@@ -23,7 +23,7 @@ impl Demo {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Signs, encrypts to the current plan and submits a document about the child.
     pub(super) async fn submit(
         &self,
         who: Who,
@@ -31,8 +31,6 @@ impl Demo {
         document_type: &str,
         purpose: &str,
         document: &[u8],
-        supersedes: Option<DocumentId>,
-        agreement: Option<&str>,
     ) -> anyhow::Result<SubmitAnswer> {
         let actor = self.actor(who);
         let plan = actor
@@ -53,13 +51,13 @@ impl Demo {
                 .parse()
                 .map_err(|e: crate::consent::UnknownPurpose| anyhow!("{e}"))?,
             subjects: vec![SubjectId::parse(CHILD)?],
-            supersedes,
+            supersedes: None,
             media_type: "text/plain".into(),
         };
         let prepared = party::prepare(document, &draft, &actor.sign, &keys)?;
         let (_, answer) = actor
             .client
-            .submit_with_agreement(case, &prepared.manifest_token, prepared.envelope, agreement)
+            .submit(case, &prepared.manifest_token, prepared.envelope)
             .await?;
         crate::documents::receipt::Receipt::verify(&answer.receipt, &self.broker_keys)
             .context("the receipt must verify against the broker's keys")?;

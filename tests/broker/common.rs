@@ -355,6 +355,33 @@ impl TestApp {
         ponte::documents::party::prepare(document, &draft, &signing, &keys).unwrap()
     }
 
+    /// Prepares a correction about `subj-child-1` as `author` for the
+    /// current plan, its manifest naming the document it supersedes.
+    pub async fn prepare_correction(
+        &self,
+        author: &str,
+        case: &str,
+        supersedes: &str,
+        document: &[u8],
+    ) -> ponte::documents::party::Prepared {
+        let mut prepared = self
+            .prepare(
+                author,
+                case,
+                "correction",
+                "best_interest_assessment",
+                document,
+            )
+            .await;
+        prepared.manifest.supersedes =
+            Some(ponte::documents::DocumentId::parse(supersedes).unwrap());
+        prepared.manifest_token = prepared
+            .manifest
+            .sign(&self.private_key(author, ponte::jose::KeyUse::Sign))
+            .unwrap();
+        prepared
+    }
+
     /// Submits a prepared document as `author`.
     pub async fn submit(
         &self,

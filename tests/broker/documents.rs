@@ -570,20 +570,9 @@ async fn a_share_to_a_party_not_entitled_is_refused(backend: Backend) {
 async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (case, doc) = assessed_case(&app).await;
-    let mut correction = app
-        .prepare(
-            "iom-tirana",
-            &case,
-            "correction",
-            "best_interest_assessment",
-            b"The mother lives in Durres.",
-        )
+    let correction = app
+        .prepare_correction("iom-tirana", &case, &doc, b"The mother lives in Durres.")
         .await;
-    let mut manifest = correction.manifest.clone();
-    manifest.supersedes = Some(ponte::documents::DocumentId::parse(&doc).unwrap());
-    correction.manifest_token = manifest
-        .sign(&app.private_key("iom-tirana", KeyUse::Sign))
-        .unwrap();
     let agreed = Some("through=mission; subject=subj-child-1");
     let (status, answer) = app
         .client("iom-tirana")
@@ -619,21 +608,9 @@ async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
         "the superseded version is kept"
     );
 
-    let mut twice = app
-        .prepare(
-            "iom-tirana",
-            &case,
-            "correction",
-            "best_interest_assessment",
-            b"again",
-        )
+    let twice = app
+        .prepare_correction("iom-tirana", &case, &doc, b"again")
         .await;
-    twice.manifest_token = {
-        let mut m = twice.manifest.clone();
-        m.supersedes = Some(ponte::documents::DocumentId::parse(&doc).unwrap());
-        m.sign(&app.private_key("iom-tirana", KeyUse::Sign))
-            .unwrap()
-    };
     let err = app
         .client("iom-tirana")
         .submit_with_agreement(&case, &twice.manifest_token, twice.envelope.clone(), agreed)

@@ -231,56 +231,26 @@ async fn a_correction_carries_the_persons_agreement_and_reaches_earlier_recipien
     let before = documents().await;
 
     let correction = |supersedes: Option<&str>| {
-        let app = &app;
-        let case = case.clone();
-        let supersedes = supersedes.map(|s| ponte::documents::DocumentId::parse(s).unwrap());
+        let (app, case) = (&app, case.clone());
+        let supersedes = supersedes.map(str::to_owned);
         async move {
-            let mut prepared = app
-                .prepare(
-                    "comune-torino",
-                    &case,
-                    "correction",
-                    "best_interest_assessment",
-                    b"report, date corrected",
-                )
-                .await;
-            if supersedes.is_some() {
-                // Re-sign the manifest with the superseded document named.
-                let plan = app
-                    .client("comune-torino")
-                    .plan(
+            let text: &[u8] = b"report, date corrected";
+            match supersedes {
+                Some(old) => {
+                    app.prepare_correction("comune-torino", &case, &old, text)
+                        .await
+                }
+                None => {
+                    app.prepare(
+                        "comune-torino",
                         &case,
                         "correction",
                         "best_interest_assessment",
-                        &["subj-child-1"],
+                        text,
                     )
                     .await
-                    .unwrap();
-                let keys: Vec<ponte::jose::Jwk> = plan
-                    .recipients
-                    .iter()
-                    .flat_map(|p| p.keys.iter())
-                    .map(|k| serde_json::from_value(k.clone()).unwrap())
-                    .collect();
-                let draft = ponte::documents::party::Draft {
-                    document_id: ponte::documents::DocumentId::generate(),
-                    case: ponte::cases::CaseId::parse(&case).unwrap(),
-                    document_type: ponte::documents::DocumentType::Correction,
-                    purpose: "best_interest_assessment".parse().unwrap(),
-                    subjects: vec![ponte::documents::SubjectId::parse("subj-child-1").unwrap()],
-                    supersedes,
-                    media_type: "text/plain".into(),
-                };
-                let signing = app.private_key("comune-torino", ponte::jose::KeyUse::Sign);
-                prepared = ponte::documents::party::prepare(
-                    b"report, date corrected",
-                    &draft,
-                    &signing,
-                    &keys,
-                )
-                .unwrap();
+                }
             }
-            prepared
         }
     };
     let send = |prepared: ponte::documents::party::Prepared, agreement: Option<String>| {
@@ -403,41 +373,14 @@ async fn a_correction_carries_the_persons_agreement_and_reaches_earlier_recipien
     );
 
     // The mission attests an agreement given through it.
-    let prepared = {
-        let plan = app
-            .client("iom-tirana")
-            .plan(
-                &case,
-                "correction",
-                "best_interest_assessment",
-                &["subj-child-1"],
-            )
-            .await
-            .unwrap();
-        let keys: Vec<ponte::jose::Jwk> = plan
-            .recipients
-            .iter()
-            .flat_map(|p| p.keys.iter())
-            .map(|k| serde_json::from_value(k.clone()).unwrap())
-            .collect();
-        let draft = ponte::documents::party::Draft {
-            document_id: ponte::documents::DocumentId::generate(),
-            case: ponte::cases::CaseId::parse(&case).unwrap(),
-            document_type: ponte::documents::DocumentType::Correction,
-            purpose: "best_interest_assessment".parse().unwrap(),
-            subjects: vec![ponte::documents::SubjectId::parse("subj-child-1").unwrap()],
-            supersedes: Some(answer.document.id.clone()),
-            media_type: "text/plain".into(),
-        };
-        let signing = app.private_key("iom-tirana", ponte::jose::KeyUse::Sign);
-        ponte::documents::party::prepare(
+    let prepared = app
+        .prepare_correction(
+            "iom-tirana",
+            &case,
+            answer.document.id.as_str(),
             b"agreed with the family in Tirana",
-            &draft,
-            &signing,
-            &keys,
         )
-        .unwrap()
-    };
+        .await;
     let (status, _) = app
         .client("iom-tirana")
         .submit_with_agreement(
