@@ -198,25 +198,61 @@ impl Nodes for Recording<'_> {
 }
 
 /// Gives the next queued events their leaf indexes, up to `batch` of them,
-/// and moves the head. Answers how many were integrated.
+/// and moves the head, in a transaction of its own. Answers how many were
+/// integrated.
 pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
     let mut tx = db.pool().begin().await?;
+    let integrated = integrate_on(&mut tx, batch, now).await?;
+    tx.commit().await?;
+    Ok(integrated.count())
+}
+
+/// The events one integration gave leaves to: `(event seq, leaf index)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Integrated(pub Vec<(i64, u64)>);
+
+impl Integrated {
+    pub fn count(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    /// The leaf event `seq` became, if this integration reached it.
+    pub fn leaf_of(&self, seq: i64) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, index)| *index)
+    }
+}
+
+/// [`integrate`] inside the caller's transaction: a submission integrates
+/// the queue with its own acceptance, in the same commit, and so knows the
+/// leaf it answers with. The head's row lock is held until that commit.
+pub async fn integrate_on(
+    conn: &mut sqlx::AnyConnection,
+    batch: i64,
+    now: &str,
+) -> Result<Integrated, DbError> {
     // Taking the head's row lock first serialises integrators on every
     // replica (and takes SQLite's write lock).
-    sqlx::query("update audit_head set updated_at = updated_at where id = 1")
-        .execute(&mut *tx)
-        .await?;
-    let before = head(&mut *tx).await?;
+    let locked = sqlx::query(
+        "update audit_head set updated_at = updated_at where id = 1 returning size, root",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let before = Head {
+        size: locked.try_get::<i64, _>("size")? as u64,
+        root: parse(&locked.try_get::<String, _>("root")?)?,
+    };
     let rows = sqlx::query(&format!(
         "select {EVENT_COLUMNS} from audit_pending p join audit_event e on e.seq = p.seq
          order by p.seq limit $1"
     ))
     .bind(batch)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
-        tx.commit().await?;
-        return Ok(0);
+        return Ok(Integrated::default());
     }
     let mut seqs = Vec::with_capacity(rows.len());
     let mut leaves = Vec::with_capacity(rows.len());
@@ -226,7 +262,7 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
         seqs.push(seq);
     }
     let size = before.size;
-    let completed = with_nodes(&mut tx, &HashMap::new(), |nodes| {
+    let completed = with_nodes(conn, &HashMap::new(), |nodes| {
         merkle::completed_nodes(&nodes, size, &leaves)
     })
     .await?;
@@ -247,7 +283,7 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
             "insert into audit_leaf (leaf_index, event_seq, leaf_hash) values {}",
             values.join(",")
         ))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     for chunk in completed.chunks(500) {
@@ -261,7 +297,7 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
             "insert into audit_node (id, hash) values {}",
             values.join(",")
         ))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     for chunk in seqs.chunks(500) {
@@ -270,7 +306,7 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
             "delete from audit_pending where seq in ({})",
             list.join(",")
         ))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     let mut known: HashMap<(u32, u64), Hash> =
@@ -279,15 +315,19 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
         known.insert((0, size + i as u64), *leaf);
     }
     let new_size = size + leaves.len() as u64;
-    let root = with_nodes(&mut tx, &known, |nodes| merkle::root(&nodes, new_size)).await?;
+    let root = with_nodes(conn, &known, |nodes| merkle::root(&nodes, new_size)).await?;
     sqlx::query("update audit_head set size = $1, root = $2, updated_at = $3 where id = 1")
         .bind(new_size as i64)
         .bind(merkle::hex(&root))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await?;
-    Ok(leaves.len() as u64)
+    Ok(Integrated(
+        seqs.iter()
+            .enumerate()
+            .map(|(i, seq)| (*seq, size + i as u64))
+            .collect(),
+    ))
 }
 
 /// Integrates everything queued now.

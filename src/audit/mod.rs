@@ -119,6 +119,30 @@ where
     Ok(())
 }
 
+/// Appends an event (inside the caller's transaction when given one) and
+/// answers its sequence number.
+pub async fn append_seq<'e, E>(executor: E, event: &AuditEvent) -> Result<i64, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let seq: i64 = sqlx::query_scalar(
+        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning seq",
+    )
+    .bind(&event.at)
+    .bind(event.request_id.as_deref())
+    .bind(&event.principal)
+    .bind(&event.action)
+    .bind(&event.resource)
+    .bind(event.outcome.as_str())
+    .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
+    .bind(&event.policy_set)
+    .bind(event.detail.to_string())
+    .fetch_one(executor)
+    .await?;
+    Ok(seq)
+}
+
 /// Appends many events in one statement (inside the caller's transaction
 /// when given one): the batch path for bulk evidence and the benchmark.
 pub async fn append_many<'e, E>(executor: E, events: &[AuditEvent]) -> Result<(), DbError>

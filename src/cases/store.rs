@@ -66,21 +66,24 @@ async fn insert_member(
 
 /// What the policy needs to decide about a case; `None` if it does not exist.
 pub async fn facts(db: &Db, id: &CaseId) -> Result<Option<CaseFacts>, CaseError> {
-    let Some(row) = sqlx::query("select country, state, opened_by from tracing_case where id = $1")
-        .bind(id.as_str())
-        .fetch_optional(db.pool())
-        .await?
-    else {
+    // One query (a row per member, or one row for a case without members):
+    // this runs on every request about a case.
+    let rows = sqlx::query(
+        "select c.country, c.state, c.opened_by, m.party_id
+         from tracing_case c left join case_member m on m.case_id = c.id
+         where c.id = $1 order by m.party_id",
+    )
+    .bind(id.as_str())
+    .fetch_all(db.pool())
+    .await?;
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let members =
-        sqlx::query("select party_id from case_member where case_id = $1 order by party_id")
-            .bind(id.as_str())
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|r| Ok(PartyId::parse(&r.try_get::<String, _>(0)?)?))
-            .collect::<Result<Vec<_>, CaseError>>()?;
+    let members = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Option<String>, _>("party_id").transpose())
+        .map(|party| Ok(PartyId::parse(&party?)?))
+        .collect::<Result<Vec<_>, CaseError>>()?;
     Ok(Some(CaseFacts {
         id: id.clone(),
         country: Country::parse(&row.try_get::<String, _>("country")?)?,

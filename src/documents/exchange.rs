@@ -68,10 +68,7 @@ pub async fn plan(
     now: &str,
 ) -> Result<Vec<PlannedRecipient>, DocumentError> {
     let mut planned = Vec::new();
-    for member in &case.members {
-        let Some(party) = parties::find(db, member).await? else {
-            continue;
-        };
+    for (party, keys) in parties::with_keys(db, &case.members).await? {
         if !party.is_active() {
             continue;
         }
@@ -85,8 +82,7 @@ pub async fn plan(
         if !decision.allowed {
             continue;
         }
-        let keys: Vec<Jwk> = parties::keys(db, &party.id)
-            .await?
+        let keys: Vec<Jwk> = keys
             .into_iter()
             .filter(|k| k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active)
             .map(|k| k.jwk)
@@ -131,8 +127,9 @@ pub struct Submission {
 /// What became of a submission.
 #[derive(Debug, Clone)]
 pub enum Submitted {
-    /// Stored now.
-    Accepted(DocumentRecord),
+    /// Stored now, with the leaf of its acceptance in the audit log (when
+    /// the integration in its commit reached it).
+    Accepted(DocumentRecord, Option<u64>),
     /// The same document was stored before: its original receipt, nothing stored twice.
     Repeated(DocumentRecord),
 }
@@ -299,8 +296,8 @@ where
         .as_ref()
         .map(|a| (a, vault.broker_key.as_ref()));
     match store::insert(&vault.db, &record, &recipients, &evidence, correction).await {
-        Ok(true) => Ok(Submitted::Accepted(record)),
-        Ok(false) => {
+        Ok(Some(leaf_index)) => Ok(Submitted::Accepted(record, leaf_index)),
+        Ok(None) => {
             // A concurrent retry of the same document committed first.
             discard(vault, &object_key).await;
             let existing = store::find(&vault.db, &record.id)

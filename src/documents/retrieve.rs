@@ -8,7 +8,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use super::exchange::{erased, Vault};
-use super::store::{self, DocumentRecord};
+use super::store::{self, DocumentRecord, RecipientRecord};
 use super::DocumentError;
 use crate::policy::actions::{ReadDocument, ReadDossier};
 use crate::policy::Authorized;
@@ -18,12 +18,15 @@ use crate::storage::Objects;
 /// The envelope of a document as a stream: the stored bytes, opened from
 /// the broker's seal, with the recipient entries added by shares spliced
 /// into the `recipients` array. A standard general JSON JWE.
+/// `recipients` are the document's recipient entries as just read (their
+/// shared entries are the ones spliced in).
 pub async fn envelope(
     vault: &Vault,
     _proof: &Authorized<ReadDocument>,
     doc: &DocumentRecord,
+    recipients: &[RecipientRecord],
 ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
-    source(vault, doc).await?.open().await
+    source_with(vault, doc, recipients).await?.open().await
 }
 
 /// The envelope of a document for a court's dossier, opened only when the
@@ -56,15 +59,23 @@ impl std::fmt::Debug for Source {
 }
 
 async fn source(vault: &Vault, doc: &DocumentRecord) -> Result<Source, DocumentError> {
+    let recipients = store::recipients(&vault.db, &doc.id).await?;
+    source_with(vault, doc, &recipients).await
+}
+
+async fn source_with(
+    vault: &Vault,
+    doc: &DocumentRecord,
+    recipients: &[RecipientRecord],
+) -> Result<Source, DocumentError> {
     let key = sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str())
         .await
         .map_err(erased)?
         .ok_or(DocumentError::Erased)?;
     let object_key = doc.object_key.clone().ok_or(DocumentError::Erased)?;
-    let shares: Vec<String> = store::recipients(&vault.db, &doc.id)
-        .await?
-        .into_iter()
-        .filter_map(|r| r.share_entry)
+    let shares: Vec<&str> = recipients
+        .iter()
+        .filter_map(|r| r.share_entry.as_deref())
         .collect();
     let splice = (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes());
     Ok(Source {

@@ -56,7 +56,28 @@ fn is_ws(b: u8) -> bool {
 }
 
 fn is_b64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    // Without short-circuits, so a block check compiles to vector compares.
+    (b.wrapping_sub(b'A') < 26)
+        | (b.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'-')
+        | (b == b'_')
+}
+
+/// The length of the base64url run at the start of `data`. Whole blocks
+/// are checked without branching per byte (the compiler vectorises it); the
+/// block holding the first other byte is searched byte by byte.
+fn b64url_run(data: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    let mut run = 0;
+    for block in data.chunks(BLOCK) {
+        let all = block.iter().fold(true, |all, &b| all & is_b64url(b));
+        if !all {
+            return run + block.iter().position(|&b| !is_b64url(b)).unwrap_or(0);
+        }
+        run += block.len();
+    }
+    run
 }
 
 impl Default for Scanner {
@@ -89,10 +110,7 @@ impl Scanner {
         while i < data.len() {
             if self.state == State::Ciphertext {
                 // Fast path over the (large) ciphertext.
-                let run = data[i..]
-                    .iter()
-                    .position(|&b| !is_b64url(b))
-                    .unwrap_or(data.len() - i);
+                let run = b64url_run(&data[i..]);
                 self.ciphertext_len += run as u64;
                 self.offset += run as u64;
                 i += run;
@@ -299,6 +317,25 @@ mod tests {
             scanner.push(piece)?;
         }
         scanner.finish()
+    }
+
+    #[test]
+    fn the_ciphertext_run_stops_exactly_at_the_first_other_byte() {
+        let alphabet: Vec<u8> =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec();
+        for b in 0..=255u8 {
+            assert_eq!(is_b64url(b), alphabet.contains(&b), "byte {b}");
+        }
+        let long: Vec<u8> = alphabet.iter().cycle().take(1000).copied().collect();
+        assert_eq!(b64url_run(&long), 1000);
+        assert_eq!(b64url_run(&[]), 0);
+        for at in [0, 1, 63, 64, 65, 127, 500, 999] {
+            for other in [b'"', b'=', b'+', b'/', b' ', 0x80] {
+                let mut bytes = long.clone();
+                bytes[at] = other;
+                assert_eq!(b64url_run(&bytes), at, "{other} at {at}");
+            }
+        }
     }
 
     #[test]

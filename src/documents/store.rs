@@ -212,15 +212,17 @@ pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentE
 }
 
 /// Makes a document exist: its row, its recipients, the supersession, the
-/// end of its pending upload and its evidence, in one transaction. Returns
-/// `false` (and changes nothing) if a document with this id already exists.
+/// end of its pending upload and its evidence, in one transaction, which
+/// also integrates the audit queue. Answers the evidence's leaf index (when
+/// the integration reached it), or `None` (and changes nothing) if a
+/// document with this id already exists.
 pub async fn insert(
     db: &Db,
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
     evidence: &AuditEvent,
     correction: Option<(&Agreement, &Jwk)>,
-) -> Result<bool, DocumentError> {
+) -> Result<Option<Option<u64>>, DocumentError> {
     let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query(&format!(
         "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -247,11 +249,9 @@ pub async fn insert(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
-    for r in recipients {
-        insert_recipient(&mut tx, &doc.id, r).await?;
-    }
+    insert_recipients(&mut tx, &doc.id, recipients).await?;
     if let Some(old) = &doc.supersedes {
         let updated = sqlx::query(
             "update document set is_current = 0 where id = $1 and case_id = $2 and is_current = 1",
@@ -282,29 +282,76 @@ pub async fn insert(
     if let Some((agreement, broker_key)) = correction {
         super::correction::record(&mut tx, broker_key, doc, agreement).await?;
     }
-    audit::append(&mut *tx, evidence).await?;
+    let seq = audit::append_seq(&mut *tx, evidence).await?;
+    let leaf_index = integrate_with(&mut tx, seq, &doc.received_at).await;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(leaf_index))
 }
 
-async fn insert_recipient(
+/// Integrates the audit queue in the document's transaction (under a
+/// savepoint) and answers the acceptance's leaf. If the log cannot be
+/// integrated now the document is stored all the same; its leaf comes with
+/// the next integration.
+async fn integrate_with(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    seq: i64,
+    now: &str,
+) -> Option<u64> {
+    let integrated = async {
+        let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+        let integrated = audit::log::integrate_on(&mut savepoint, 5_000, now).await?;
+        savepoint.commit().await?;
+        Ok::<_, crate::storage::DbError>(integrated)
+    }
+    .await;
+    match integrated {
+        Ok(integrated) => integrated.leaf_of(seq),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not integrate the audit log with a submission");
+            None
+        }
+    }
+}
+
+/// Inserts recipient entries in one statement; answers how many were new.
+async fn insert_recipients(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     doc: &DocumentId,
-    r: &RecipientRecord,
-) -> Result<bool, DocumentError> {
-    let done = sqlx::query(
+    recipients: &[RecipientRecord],
+) -> Result<u64, DocumentError> {
+    if recipients.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<String> = (0..recipients.len())
+        .map(|i| {
+            let b = i * 6;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            )
+        })
+        .collect();
+    let sql = format!(
         "insert into document_recipient (document_id, kid, party_id, added_by, added_at, share_entry)
-         values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
-    )
-    .bind(doc.as_str())
-    .bind(&r.kid)
-    .bind(r.party.as_str())
-    .bind(r.added_by.as_str())
-    .bind(&r.added_at)
-    .bind(r.share_entry.as_deref())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         values {} on conflict do nothing",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for r in recipients {
+        query = query
+            .bind(doc.as_str())
+            .bind(&r.kid)
+            .bind(r.party.as_str())
+            .bind(r.added_by.as_str())
+            .bind(&r.added_at)
+            .bind(r.share_entry.as_deref());
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Adds a shared recipient entry with its evidence; `false` if the key
@@ -316,7 +363,7 @@ pub async fn add_share(
     evidence: &AuditEvent,
 ) -> Result<bool, DocumentError> {
     let mut tx = db.pool().begin().await?;
-    if !insert_recipient(&mut tx, doc, r).await? {
+    if insert_recipients(&mut tx, doc, std::slice::from_ref(r)).await? != 1 {
         return Ok(false);
     }
     audit::append(&mut *tx, evidence).await?;

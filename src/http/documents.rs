@@ -246,10 +246,7 @@ pub async fn submit(
     };
     let body = request.into_body().into_data_stream();
     match exchange::submit(&state.vault, &proof, submission, body, state.clock.now()).await {
-        Ok(Submitted::Accepted(doc)) => {
-            let leaf = acceptance_leaf(&state, &doc).await;
-            Ok(answer(StatusCode::CREATED, &doc, true, leaf))
-        }
+        Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
         Ok(Submitted::Repeated(doc)) => {
             let leaf = acceptance_leaf(&state, &doc).await;
             Ok(answer(StatusCode::OK, &doc, false, leaf))
@@ -347,9 +344,9 @@ async fn agreement(
     Ok(Some(agreement))
 }
 
-/// The leaf index of a document's acceptance: the queue is integrated
-/// first, so it is there unless integration fails (then it is left out;
-/// the document is stored either way).
+/// The leaf index of a repeated document's acceptance: the queue is
+/// integrated first, so it is there unless integration fails (then it is
+/// left out; the document is stored either way).
 async fn acceptance_leaf(state: &AppState, doc: &DocumentRecord) -> Option<u64> {
     if let Err(e) = crate::audit::log::integrate(&state.db, 5_000, &state.now()).await {
         tracing::warn!(error = %e, "could not integrate the audit log now");
@@ -435,7 +432,8 @@ pub async fn envelope(
 ) -> Result<Response, ApiError> {
     let purpose = purpose_of(query_value(&query, "purpose")?)?;
     let (doc, facts) = document(&state, &raw).await?;
-    let recipient = is_recipient(&state, &doc, &caller.party.id).await?;
+    let recipients = store::recipients(&state.db, &doc.id).await?;
+    let recipient = recipients.iter().any(|r| r.party == caller.party.id);
     let now = state.now();
     let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
         .await?
@@ -444,7 +442,7 @@ pub async fn envelope(
     let proof = caller
         .authorize_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
         .await?;
-    let stream = retrieve::envelope(&state.vault, &proof, &doc).await?;
+    let stream = retrieve::envelope(&state.vault, &proof, &doc, &recipients).await?;
     consent::record_use(&state.db, &consent.used(), &caller.party.id, &doc.id, &now).await?;
     let mut headers = HeaderMap::new();
     headers.insert(

@@ -15,7 +15,7 @@ use crate::storage::DbError;
 
 pub use store::{
     find, find_by_fingerprint, keys, list, unchecked_disable, unchecked_register,
-    unchecked_rotate_keys, Registration,
+    unchecked_rotate_keys, with_keys, Registration,
 };
 
 /// A party's stable identifier, e.g. `iom-tirana`: lowercase letters, digits

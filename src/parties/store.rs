@@ -143,29 +143,69 @@ pub async fn list(db: &Db) -> Result<Vec<Party>, PartyError> {
 
 /// Every key a party ever had, newest first.
 pub async fn keys(db: &Db, id: &PartyId) -> Result<Vec<PartyKey>, PartyError> {
-    let rows = sqlx::query(
-        "select kid, key_use, jwk, status, created_at, retired_at from party_key
-         where party_id = $1 order by created_at desc, kid",
-    )
+    let rows = sqlx::query(&format!(
+        "select {KEY_COLUMNS} from party_key k where k.party_id = $1 order by k.created_at desc, k.kid"
+    ))
     .bind(id.as_str())
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(PartyKey {
-                kid: row.try_get("kid")?,
-                key_use: row.try_get::<String, _>("key_use")?.parse()?,
-                status: if row.try_get::<String, _>("status")? == "active" {
-                    KeyStatus::Active
-                } else {
-                    KeyStatus::Retired
-                },
-                created_at: row.try_get("created_at")?,
-                retired_at: row.try_get("retired_at")?,
-                jwk: Jwk::parse_public(&row.try_get::<String, _>("jwk")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(key_from_row).collect()
+}
+
+/// Parties with every key each ever had (newest first), in the order of
+/// `ids`; ids that name no party are left out. One query, for the
+/// recipient plan of a case.
+pub async fn with_keys(
+    db: &Db,
+    ids: &[PartyId],
+) -> Result<Vec<(Party, Vec<PartyKey>)>, PartyError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "select p.id, p.role, p.display_name, p.status, p.created_at, {KEY_COLUMNS}
+         from party p left join party_key k on k.party_id = p.id
+         where p.id in ({})
+         order by p.id, k.created_at desc, k.kid",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id.as_str());
+    }
+    let mut found: Vec<(Party, Vec<PartyKey>)> = Vec::new();
+    for row in query.fetch_all(db.pool()).await? {
+        let party = party_from_row(&row)?;
+        if found.last().is_none_or(|(last, _)| last.id != party.id) {
+            found.push((party, Vec::new()));
+        }
+        if row.try_get::<Option<String>, _>("kid")?.is_some() {
+            if let Some((_, keys)) = found.last_mut() {
+                keys.push(key_from_row(&row)?);
+            }
+        }
+    }
+    found.sort_by_key(|(party, _)| ids.iter().position(|id| *id == party.id));
+    Ok(found)
+}
+
+const KEY_COLUMNS: &str =
+    "k.kid, k.key_use, k.jwk, k.status as key_status, k.created_at as key_created_at, k.retired_at";
+
+fn key_from_row(row: &AnyRow) -> Result<PartyKey, PartyError> {
+    Ok(PartyKey {
+        kid: row.try_get("kid")?,
+        key_use: row.try_get::<String, _>("key_use")?.parse()?,
+        status: if row.try_get::<String, _>("key_status")? == "active" {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Retired
+        },
+        created_at: row.try_get("key_created_at")?,
+        retired_at: row.try_get("retired_at")?,
+        jwk: Jwk::parse_public(&row.try_get::<String, _>("jwk")?)?,
+    })
 }
 
 /// Disables a party: its certificate is still recognised, every request is refused.
