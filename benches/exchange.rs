@@ -299,6 +299,22 @@ async fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    // The floor under any request: one mTLS round trip that touches
+    // neither the database nor the store.
+    let mut floor = Series::new("mTLS round trip (/healthz)");
+    for _ in 0..if smoke { 3 } else { 200 } {
+        let started = Instant::now();
+        let _: serde_json::Value = mission.get("/healthz").await.unwrap();
+        floor.add(0, started.elapsed());
+    }
+    floor.times.sort();
+    println!(
+        "Transport floor: mTLS round trip median {:.2?}, p99 {:.2?}",
+        percentile(&floor.times, 0.5),
+        percentile(&floor.times, 0.99)
+    );
+    let clients = if smoke { 2 } else { 4 };
+    let parallel: Vec<Client> = (0..clients).map(|_| as_party("iom-tirana")).collect();
     for (label, size, n) in [
         (
             "16 KiB",
@@ -325,10 +341,12 @@ async fn main() {
     ] {
         let document: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         let prepared: Vec<Prepared> = (0..n).map(|_| prepare(&document)).collect();
+        let envelope_bytes = prepared[0].envelope.len();
         let (mut submit, mut retrieve) =
             (Series::new("broker submit"), Series::new("broker retrieve"));
-        let (mut put, mut get) = (
+        let (mut put, mut durable, mut get) = (
             Series::new("raw object_store PUT"),
+            Series::new("raw PUT + fsync (durable)"),
             Series::new("raw object_store GET"),
         );
         let mut ids = Vec::new();
@@ -348,6 +366,24 @@ async fn main() {
             let started = Instant::now();
             raw.put(&key, payload).await.unwrap();
             put.add(p.envelope.len(), started.elapsed());
+
+            if s3.is_none() {
+                let key = ObjectPath::from(format!("durable/{}", p.manifest.document_id));
+                let payload = PutPayload::from(Bytes::from(p.envelope.clone()));
+                let file = admin.join("objects").join(key.as_ref());
+                let started = Instant::now();
+                raw.put(&key, payload).await.unwrap();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(&file).unwrap().sync_all().unwrap();
+                    std::fs::File::open(file.parent().unwrap())
+                        .unwrap()
+                        .sync_all()
+                        .unwrap();
+                })
+                .await
+                .unwrap();
+                durable.add(p.envelope.len(), started.elapsed());
+            }
         }
         for (p, id) in prepared.iter().zip(&ids) {
             let started = Instant::now();
@@ -363,20 +399,90 @@ async fn main() {
             let bytes = raw.get(&key).await.unwrap().bytes().await.unwrap();
             get.add(bytes.len(), started.elapsed());
         }
-        println!(
-            "{label} documents ({} bytes of envelope each):",
-            prepared[0].envelope.len()
-        );
+        println!("{label} documents ({envelope_bytes} bytes of envelope each), one at a time:");
         let (s, r, pu, g) = (
             submit.report(),
             retrieve.report(),
             put.report(),
             get.report(),
         );
-        println!(
+        let d = if s3.is_none() { durable.report() } else { 0.0 };
+        print!(
             "  ratio submit/PUT {:.2} (target ≥ 0.8)   retrieve/GET {:.2} (target ≥ 0.9)",
             s / pu,
             r / g
+        );
+        if d > 0.0 {
+            print!("   submit/durable PUT {:.2}", s / d);
+        }
+        println!();
+
+        // Throughput with several clients at once, each on its own
+        // connection, against the same number of raw requests at once.
+        let batch: Vec<Prepared> = (0..n).map(|_| prepare(&document)).collect();
+        let total = (batch.len() * envelope_bytes) as f64 / (1024.0 * 1024.0);
+        let shares = |k: usize| batch.iter().skip(k).step_by(clients);
+        let started = Instant::now();
+        futures::future::join_all(parallel.iter().enumerate().map(|(k, client)| {
+            let case = &case;
+            let mine: Vec<&Prepared> = shares(k).collect();
+            async move {
+                for p in mine {
+                    let body = Bytes::from(p.envelope.clone());
+                    let (status, _) = client.submit(case, &p.manifest_token, body).await.unwrap();
+                    assert_eq!(status, 201);
+                }
+            }
+        }))
+        .await;
+        let broker_in = total / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        futures::future::join_all((0..clients).map(|k| {
+            let raw = raw.clone();
+            let mine: Vec<&Prepared> = shares(k).collect();
+            async move {
+                for p in mine {
+                    let key = ObjectPath::from(format!("parallel/{}", p.manifest.document_id));
+                    raw.put(&key, PutPayload::from(Bytes::from(p.envelope.clone())))
+                        .await
+                        .unwrap();
+                }
+            }
+        }))
+        .await;
+        let raw_in = total / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        futures::future::join_all(parallel.iter().enumerate().map(|(k, client)| {
+            let mine: Vec<&Prepared> = shares(k).collect();
+            async move {
+                for p in mine {
+                    let fetched = client
+                        .envelope(p.manifest.document_id.as_str(), "best_interest_assessment")
+                        .await
+                        .unwrap();
+                    assert_eq!(fetched.envelope.len(), p.envelope.len());
+                }
+            }
+        }))
+        .await;
+        let broker_out = total / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        futures::future::join_all((0..clients).map(|k| {
+            let raw = raw.clone();
+            let mine: Vec<&Prepared> = shares(k).collect();
+            async move {
+                for p in mine {
+                    let key = ObjectPath::from(format!("parallel/{}", p.manifest.document_id));
+                    raw.get(&key).await.unwrap().bytes().await.unwrap();
+                }
+            }
+        }))
+        .await;
+        let raw_out = total / started.elapsed().as_secs_f64();
+        println!(
+            "  {clients} clients at once: submit {broker_in:.1} MiB/s vs PUT {raw_in:.1} MiB/s (ratio {:.2}); retrieve {broker_out:.1} MiB/s vs GET {raw_out:.1} MiB/s (ratio {:.2})",
+            broker_in / raw_in,
+            broker_out / raw_out
         );
     }
 
