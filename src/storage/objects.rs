@@ -13,7 +13,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    ClientOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
 };
 
 use crate::config::{ObjectBackend, Settings};
@@ -160,7 +161,8 @@ impl Objects {
             .await?)
     }
 
-    /// Starts a streaming upload to a new key. Up to [`PART_SIZE`] bytes are
+    /// Starts a streaming upload to a new key. Up to a part's size
+    /// ([`PART_SIZE`] on S3, [`LOCAL_PART_SIZE`] on a local directory) is
     /// kept and written with one PUT; beyond that the upload turns multipart,
     /// parts going up as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so
     /// memory stays bounded either way.
@@ -169,6 +171,13 @@ impl Objects {
             store: self.store.clone(),
             path: ObjectPath::from(key),
             state: UploadState::Small(Vec::new()),
+            // A local file has no minimum part and no cost per request: it
+            // is written while the body still arrives.
+            part_size: if self.local_dir.is_some() {
+                LOCAL_PART_SIZE
+            } else {
+                PART_SIZE
+            },
         })
     }
 
@@ -197,16 +206,20 @@ impl Objects {
         .map_err(io)
     }
 
-    /// Reads an object as a stream of byte chunks.
+    /// Reads an object as a stream of byte chunks. A local file is read
+    /// [`LOCAL_READ`] bytes per blocking call (object_store's own stream
+    /// reads 8 KiB per call, a thread hand-off every 8 KiB).
     pub async fn stream(
         &self,
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, ObjectError>>, ObjectError> {
         let result = self.store.get(&ObjectPath::from(key)).await?;
-        Ok(result
-            .into_stream()
-            .map(|r| r.map_err(ObjectError::from))
-            .boxed())
+        Ok(match result.payload {
+            GetResultPayload::File(file, path) => read_file(file, path, result.range),
+            GetResultPayload::Stream(stream) => {
+                stream.map(|r| r.map_err(ObjectError::from)).boxed()
+            }
+        })
     }
 
     /// Deletes an object; deleting a missing object is not an error.
@@ -218,11 +231,61 @@ impl Objects {
     }
 }
 
-/// Size of each read from the local directory.
-pub const LOCAL_READ: u64 = 4 * 1024 * 1024;
+/// Size of each read from the local directory: one chunk of it is in
+/// memory per retrieval.
+pub const LOCAL_READ: u64 = 1024 * 1024;
+
+/// Streams `range` of a local file in [`LOCAL_READ`] pieces, each read on
+/// the blocking pool.
+fn read_file(
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    range: std::ops::Range<u64>,
+) -> BoxStream<'static, Result<Bytes, ObjectError>> {
+    let unreadable = |path: &std::path::Path, e: std::io::Error| {
+        ObjectError::Unavailable(object_store::Error::Generic {
+            store: "local",
+            source: format!("{}: {e}", path.display()).into(),
+        })
+    };
+    let state = (file, path, range.start, range.end - range.start);
+    futures::stream::try_unfold(state, move |(file, path, at, remaining)| async move {
+        if remaining == 0 {
+            return Ok(None);
+        }
+        let (file, path, read) = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buffer = vec![0u8; remaining.min(LOCAL_READ) as usize];
+            let mut filled = 0;
+            while filled < buffer.len() {
+                match file.read_at(&mut buffer[filled..], at + filled as u64) {
+                    Ok(0) => {
+                        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                        return (file, path, Err(e));
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return (file, path, Err(e)),
+                }
+            }
+            (file, path, Ok(buffer))
+        })
+        .await
+        .map_err(|e| ObjectError::Unavailable(object_store::Error::JoinError { source: e }))?;
+        let buffer = read.map_err(|e| unreadable(&path, e))?;
+        let n = buffer.len() as u64;
+        Ok(Some((
+            Bytes::from(buffer),
+            (file, path, at + n, remaining - n),
+        )))
+    })
+    .boxed()
+}
 
 /// Size of each part of a streaming upload (S3 needs at least 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Size of each part written to a local file.
+pub const LOCAL_PART_SIZE: usize = 1024 * 1024;
 /// Parts uploaded concurrently.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
@@ -231,6 +294,7 @@ pub struct Upload {
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
     state: UploadState,
+    part_size: usize,
 }
 
 enum UploadState {
@@ -243,12 +307,12 @@ impl Upload {
     /// Appends bytes, waiting while too many parts are in flight.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
         match &mut self.state {
-            UploadState::Small(buffer) if buffer.len() + data.len() <= PART_SIZE => {
+            UploadState::Small(buffer) if buffer.len() + data.len() <= self.part_size => {
                 buffer.extend_from_slice(data);
             }
             UploadState::Small(buffer) => {
                 let upload = self.store.put_multipart(&self.path).await?;
-                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
                 writer.write(buffer);
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 writer.write(data);
