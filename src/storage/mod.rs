@@ -129,10 +129,7 @@ impl Db {
             .await
             .map_err(OpenError::Connect)?;
         match engine {
-            Engine::Sqlite => {
-                write_ahead_log(&pool).await?;
-                SQLITE_MIGRATIONS.run(&pool).await?
-            }
+            Engine::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Engine::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         Ok(Db { pool, engine })
@@ -151,28 +148,6 @@ impl Db {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())
     }
-}
-
-/// Puts an SQLite database in write-ahead-log mode (a setting the file
-/// keeps). A commit then costs one append and one sync of the log, where
-/// the rollback journal costs several syncs and a file created and removed;
-/// readers no longer wait for a writer. `synchronous` stays at SQLite's
-/// default, FULL: the log is synced before a commit returns, so an
-/// acknowledged submission survives a power cut. A file system without the
-/// shared memory WAL needs (a network mount) keeps the rollback journal,
-/// with a warning.
-async fn write_ahead_log(pool: &AnyPool) -> Result<(), OpenError> {
-    let mode: String = sqlx::query_scalar("pragma journal_mode = wal")
-        .fetch_one(pool)
-        .await
-        .map_err(OpenError::Connect)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(
-            journal_mode = %mode,
-            "SQLite could not use its write-ahead log here; commits will be slower"
-        );
-    }
-    Ok(())
 }
 
 /// Puts a password (percent-encoded) into a connection URL.
