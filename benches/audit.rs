@@ -39,7 +39,7 @@ async fn grow_to(db: &Db, target: u64, next: &mut u64) {
         let n = (target - size).min(5_000);
         let batch: Vec<AuditEvent> = (0..n).map(|i| event(*next + i)).collect();
         *next += n;
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         for chunk in batch.chunks(500) {
             audit::append_many(&mut *tx, chunk).await.unwrap();
         }

@@ -201,7 +201,7 @@ impl Nodes for Recording<'_> {
 /// and moves the head, in a transaction of its own. Answers how many were
 /// integrated.
 pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let integrated = integrate_on(&mut tx, batch, now).await?;
     tx.commit().await?;
     Ok(integrated.count())

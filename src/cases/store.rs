@@ -26,7 +26,7 @@ pub async fn open(
     }
     let id = CaseId::generate()?;
     let opener = proof.principal();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("insert into tracing_case (id, country, state, opened_by, opened_at) values ($1, $2, $3, $4, $5)")
         .bind(id.as_str())
         .bind(country.as_str())
@@ -166,7 +166,7 @@ pub async fn attach(
     party: &Party,
     at: &str,
 ) -> Result<Member, CaseError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if !insert_member(&mut tx, case, &party.id, party.role, proof.principal(), at).await? {
         return Err(CaseError::AlreadyAttached(party.id.clone(), case.clone()));
     }

@@ -119,7 +119,7 @@ pub async fn transition(
         document,
         at: now.to_owned(),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let moved = sqlx::query("update tracing_case set state = $1 where id = $2 and state = $3")
         .bind(to.as_str())
         .bind(case.id.as_str())

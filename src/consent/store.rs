@@ -245,7 +245,7 @@ pub async fn record(
     };
     let changed_by = format!("party:{}", proof.principal());
     let change = history_entry(broker_key, &record, &changed_by, false, None)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "insert into consent (id, case_id, subject_id, state, given_by, collector, purposes, recipients,
              document_types, valid_from, valid_until, notice_version, notice_language, evidence,
@@ -555,7 +555,7 @@ async fn apply(
     next.version += 1;
     next.changed_at = now.to_owned();
     let entry = history_entry(broker_key, &next, changed_by, on_behalf, change.reason)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let updated = sqlx::query(
         "update consent set state = $1, version = $2, changed_at = $3, code_sha256 = null
          where id = $4 and version = $5",

@@ -265,7 +265,7 @@ pub async fn unchecked_erase(
         objects.delete(key).await?;
         deleted += 1;
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "update document set object_key = null, manifest = '', envelope_head = '', subjects = '[]'
          where case_id = $1",

@@ -223,7 +223,7 @@ pub async fn insert(
     evidence: &AuditEvent,
     correction: Option<(&Agreement, &Jwk)>,
 ) -> Result<Option<Option<u64>>, DocumentError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(&format!(
         "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          on conflict do nothing"
@@ -362,7 +362,7 @@ pub async fn add_share(
     r: &RecipientRecord,
     evidence: &AuditEvent,
 ) -> Result<bool, DocumentError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if insert_recipients(&mut tx, doc, std::slice::from_ref(r)).await? != 1 {
         return Ok(false);
     }

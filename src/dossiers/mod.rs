@@ -254,7 +254,7 @@ pub async fn assemble(
         .sign(broker_key)
         .map_err(|e| DossierError::Sign(e.to_string()))?;
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "insert into dossier (id, case_id, court_id, manifest_sha256, documents, awaiting_share, created_at)
          values ($1, $2, $3, $4, $5, $6, $7)",

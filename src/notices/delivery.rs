@@ -134,7 +134,7 @@ pub async fn deliver_due(
     let mut round = Round::default();
     for (due, outcome) in claimed.iter().zip(outcomes) {
         let attempts = due.attempts + 1;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let event = match &outcome {
             Ok(status) => {
                 round.delivered += 1;

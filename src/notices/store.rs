@@ -214,7 +214,7 @@ pub async fn acknowledge(
     now: &str,
 ) -> Result<InboxNotice, NoticeError> {
     let notice = own(db, proof.principal(), id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "update notice set acknowledged_at = $1, read_at = coalesce(read_at, $1)
          where id = $2 and party_id = $3 and acknowledged_at is null",

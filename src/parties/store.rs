@@ -41,7 +41,7 @@ fn party_from_row(row: &AnyRow) -> Result<Party, PartyError> {
 
 /// Registers a party with its certificates and public keys.
 pub async fn unchecked_register(db: &Db, reg: &Registration, at: &str) -> Result<(), PartyError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let exists = sqlx::query("select 1 from party where id = $1")
         .bind(reg.id.as_str())
         .fetch_optional(&mut *tx)
@@ -210,7 +210,7 @@ fn key_from_row(row: &AnyRow) -> Result<PartyKey, PartyError> {
 
 /// Disables a party: its certificate is still recognised, every request is refused.
 pub async fn unchecked_disable(db: &Db, id: &PartyId, at: &str) -> Result<(), PartyError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query("update party set status = 'disabled', disabled_at = $2 where id = $1")
         .bind(id.as_str())
         .bind(at)
@@ -236,7 +236,7 @@ pub async fn unchecked_rotate_keys(
     new: &[Jwk],
     at: &str,
 ) -> Result<(), PartyError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if sqlx::query("select 1 from party where id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut *tx)

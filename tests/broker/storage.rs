@@ -157,3 +157,49 @@ async fn a_large_object_goes_to_the_local_directory_in_parts_and_streams_back_wh
     );
     assert!(pieces >= 4, "read in pieces, not at once ({pieces})");
 }
+
+#[tokio::test]
+async fn the_embedded_database_syncs_a_write_ahead_log_on_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&Settings::for_data_dir(dir.path())).await.unwrap();
+    let mode: String = sqlx::query_scalar("pragma journal_mode")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // 2 = FULL: the log is synced before a commit returns.
+    let synchronous: i64 = sqlx::query_scalar("pragma synchronous")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(synchronous, 2);
+}
+
+#[tokio::test]
+async fn a_write_transaction_that_read_first_survives_another_connection_writing_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::for_data_dir(dir.path());
+    let db = Db::open(&settings).await.unwrap();
+    let other = Db::open(&settings).await.unwrap();
+    let event = AuditEvent::operator("Test", "broker", "2026-11-23T00:00:00.000Z");
+    let mut tx = db.begin().await.unwrap();
+    let before: i64 = sqlx::query_scalar("select count(*) from audit_event")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let meanwhile = {
+        let event = event.clone();
+        tokio::spawn(async move { audit::append(other.pool(), &event).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A deferred transaction in write-ahead-log mode would be refused here
+    // ("database is locked") had the other connection committed since the read.
+    audit::append(&mut *tx, &event).await.unwrap();
+    tx.commit().await.unwrap();
+    meanwhile.await.unwrap().unwrap();
+    let after: i64 = sqlx::query_scalar("select count(*) from audit_event")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(after, before + 2);
+}
