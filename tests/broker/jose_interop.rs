@@ -1,5 +1,6 @@
-//! Our JOSE profile against an independent implementation (josekit, on
-//! OpenSSL), in both directions, for every algorithm and curve of the profile.
+//! Our JOSE profile against independent implementations, in both
+//! directions: josekit (on OpenSSL) for every algorithm and curve of the
+//! profile, and jwcrypto (Python) for whole documents as parties seal them.
 
 use josekit::jwe::{JweHeader, JweHeaderSet, ECDH_ES_A256KW};
 use josekit::jws::{EdDSA, JwsHeader, JwsHeaderSet, ES256};
@@ -145,5 +146,116 @@ fn josekit_envelopes_validate_and_decrypt_with_ours() {
     assert_eq!(kids, keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>());
     for key in &keys {
         assert_eq!(parsed.decrypt(key).unwrap(), b"from josekit", "{}", key.crv);
+    }
+}
+
+// A second independent implementation: jwcrypto (Python, on `cryptography`),
+// driven through tests/interop/jwcrypto_party.py, for whole documents as
+// parties exchange them (a signed document inside a multi-recipient envelope).
+
+/// Runs the jwcrypto party with `args`; its standard output.
+fn jwcrypto(args: &[&std::ffi::OsStr]) -> String {
+    let script = crate::common::manifest_dir().join("tests/interop/jwcrypto_party.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "jwcrypto party failed (needs `pip install jwcrypto`, which .ci/run does):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn key_file(dir: &std::path::Path, key: &Jwk) -> std::path::PathBuf {
+    let path = dir.join(format!("{}.jwk", key.kid));
+    std::fs::write(&path, key.to_json()).unwrap();
+    path
+}
+
+#[test]
+fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
+    use ponte::documents::party::{self, Draft};
+    let dir = tempfile::tempdir().unwrap();
+    let recipients = encryption_keys();
+    let public: Vec<Jwk> = recipients.iter().map(Jwk::public).collect();
+    let document = b"%PDF-1.7 family assessment, signed by the mission".repeat(50);
+    for author in signing_keys() {
+        let draft = Draft {
+            document_id: ponte::documents::DocumentId::generate(),
+            case: ponte::cases::CaseId::generate().unwrap(),
+            document_type: "family_assessment".parse().unwrap(),
+            purpose: "best_interest_assessment".parse().unwrap(),
+            subjects: Vec::new(),
+            supersedes: None,
+            media_type: "application/pdf".into(),
+        };
+        let prepared = party::prepare(&document, &draft, &author, &public).unwrap();
+        let envelope = dir.path().join("envelope.json");
+        std::fs::write(&envelope, &prepared.envelope).unwrap();
+        let author_file = key_file(dir.path(), &author.public());
+        for recipient in &recipients {
+            let opened: serde_json::Value = serde_json::from_str(&jwcrypto(&[
+                "open".as_ref(),
+                envelope.as_os_str(),
+                key_file(dir.path(), recipient).as_os_str(),
+                author_file.as_os_str(),
+            ]))
+            .unwrap();
+            assert_eq!(opened["media_type"], "application/pdf", "{}", author.alg);
+            assert_eq!(
+                opened["document_hex"].as_str().unwrap(),
+                ponte::pki::hex(&document),
+                "author {}, recipient {:?}",
+                author.alg,
+                recipient.crv
+            );
+        }
+    }
+}
+
+#[test]
+fn documents_jwcrypto_seals_pass_our_profile_and_open_with_ours() {
+    use ponte::jose::jwe::Recipient;
+    let dir = tempfile::tempdir().unwrap();
+    let recipients = encryption_keys();
+    let document = b"social report from the municipality".repeat(40);
+    let document_file = dir.path().join("document.bin");
+    std::fs::write(&document_file, &document).unwrap();
+    for author in signing_keys() {
+        // One recipient and two: jwcrypto writes the flattened syntax for
+        // one, which the party script turns into the general syntax.
+        for count in [1, 2] {
+            let mut args: Vec<std::ffi::OsString> = vec![
+                "seal".into(),
+                document_file.clone().into(),
+                "text/plain".into(),
+                key_file(dir.path(), &author).into(),
+            ];
+            for recipient in &recipients[..count] {
+                args.push(key_file(dir.path(), &recipient.public()).into());
+            }
+            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+            let envelope = jwcrypto(&args);
+            let jwe = Jwe::parse(envelope.trim().as_bytes()).unwrap();
+            let kids = jwe.validate(8).unwrap();
+            assert_eq!(kids.len(), count);
+            assert_eq!(
+                jwe.recipients.iter().filter_map(Recipient::kid).count(),
+                count
+            );
+            for recipient in &recipients[..count] {
+                let inner = String::from_utf8(jwe.decrypt(recipient).unwrap()).unwrap();
+                let verified = jws::verify_compact(&inner, &[author.public()][..]).unwrap();
+                assert_eq!(
+                    verified.payload, document,
+                    "{} / {:?}",
+                    author.alg, recipient.crv
+                );
+                assert_eq!(verified.header["cty"], "text/plain");
+            }
+        }
     }
 }
