@@ -53,6 +53,22 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 /// Reads a variable the test command (scripts/test) sets; fails loudly without it.
+/// Runs the jwcrypto party (`tests/interop/jwcrypto_party.py`, a party
+/// whose JOSE library is not ours) with `args`; its standard output.
+pub fn jwcrypto<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(manifest_dir().join("tests/interop/jwcrypto_party.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "jwcrypto party failed (needs `pip install jwcrypto`, which .ci/run does):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the suite with scripts/test, which starts PostgreSQL and the S3 server")

@@ -16,6 +16,7 @@ use crate::common::{self, required_env, Backend, TestApp};
 crate::on_both_databases!(
     the_plan_names_the_entitled_parties_and_their_active_keys,
     a_mission_submits_an_assessment_and_each_recipient_opens_it,
+    a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it,
     the_broker_stores_only_ciphertext_under_its_own_seal,
     retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice,
     bad_submissions_are_refused_and_nothing_is_stored,
@@ -206,6 +207,66 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
         .await
         .unwrap_or_default();
     assert!(listed.is_empty());
+}
+
+/// A party need not use Ponte's client: an envelope sealed by jwcrypto
+/// (Python) passes the broker's checks and opens for every recipient.
+async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let mut prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"replaced below",
+        )
+        .await;
+    let plan = app
+        .client("iom-tirana")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("assessment.txt");
+    std::fs::write(&document, ASSESSMENT).unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "seal".into(),
+        document.into(),
+        "text/plain".into(),
+        app.data_dir().join("parties/iom-tirana/sign.jwk").into(),
+    ];
+    for (i, key) in plan.recipients.iter().flat_map(|p| &p.keys).enumerate() {
+        let file = dir.path().join(format!("recipient-{i}.jwk"));
+        std::fs::write(&file, key.to_string()).unwrap();
+        args.push(file.into());
+    }
+    prepared.envelope = common::jwcrypto(&args).trim().as_bytes().to_vec();
+    prepared.manifest.envelope_sha256 = ponte::documents::sha256_hex(&prepared.envelope);
+    prepared.manifest_token = prepared
+        .manifest
+        .sign(&app.private_key("iom-tirana", KeyUse::Sign))
+        .unwrap();
+    let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    assert_eq!(status, 201);
+    let doc = answer.document.id.to_string();
+    for reader in ["ministry-labour", "iom-rome", "comune-torino", "iom-tirana"] {
+        let opened = app
+            .open(reader, &doc, "best_interest_assessment")
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext, ASSESSMENT, "{reader}");
+        assert_eq!(opened.media_type.as_deref(), Some("text/plain"));
+        assert!(opened.as_submitted);
+    }
 }
 
 async fn the_broker_stores_only_ciphertext_under_its_own_seal(backend: Backend) {

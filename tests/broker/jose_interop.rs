@@ -153,21 +153,7 @@ fn josekit_envelopes_validate_and_decrypt_with_ours() {
 // driven through tests/interop/jwcrypto_party.py, for whole documents as
 // parties exchange them (a signed document inside a multi-recipient envelope).
 
-/// Runs the jwcrypto party with `args`; its standard output.
-fn jwcrypto(args: &[&std::ffi::OsStr]) -> String {
-    let script = crate::common::manifest_dir().join("tests/interop/jwcrypto_party.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "jwcrypto party failed (needs `pip install jwcrypto`, which .ci/run does):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::common::jwcrypto;
 
 fn key_file(dir: &std::path::Path, key: &Jwk) -> std::path::PathBuf {
     let path = dir.join(format!("{}.jwk", key.kid));
@@ -202,7 +188,8 @@ fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
                 envelope.as_os_str(),
                 key_file(dir.path(), recipient).as_os_str(),
                 author_file.as_os_str(),
-            ]))
+            ]
+                as &[&std::ffi::OsStr]))
             .unwrap();
             assert_eq!(opened["media_type"], "application/pdf", "{}", author.alg);
             assert_eq!(
@@ -237,7 +224,6 @@ fn documents_jwcrypto_seals_pass_our_profile_and_open_with_ours() {
             for recipient in &recipients[..count] {
                 args.push(key_file(dir.path(), &recipient.public()).into());
             }
-            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
             let envelope = jwcrypto(&args);
             let jwe = Jwe::parse(envelope.trim().as_bytes()).unwrap();
             let kids = jwe.validate(8).unwrap();
