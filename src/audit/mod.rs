@@ -101,22 +101,7 @@ pub async fn append<'e, E>(executor: E, event: &AuditEvent) -> Result<(), DbErro
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&event.at)
-    .bind(event.request_id.as_deref())
-    .bind(&event.principal)
-    .bind(&event.action)
-    .bind(&event.resource)
-    .bind(event.outcome.as_str())
-    .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
-    .bind(&event.policy_set)
-    .bind(event.detail.to_string())
-    .execute(executor)
-    .await?;
-    Ok(())
+    append_seq(executor, event).await.map(|_| ())
 }
 
 /// Appends an event (inside the caller's transaction when given one) and
