@@ -633,7 +633,7 @@ pub async fn check_code(
 /// Records that `party` received `document` under these consents, so a
 /// withdrawal knows whom to notify.
 pub async fn record_use(
-    db: &Db,
+    conn: &mut sqlx::AnyConnection,
     consents: &[ConsentId],
     party: &PartyId,
     document: &DocumentId,
@@ -648,7 +648,7 @@ pub async fn record_use(
         .bind(party.as_str())
         .bind(document.as_str())
         .bind(at)
-        .execute(db.pool())
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())

@@ -24,7 +24,7 @@ use crate::jose::jwe::{Jwe, Recipient};
 use crate::jose::{Jwk, KeyUse};
 use crate::parties::{self, KeyStatus, Party};
 use crate::policy::actions::{ShareDocument, SubmitDocument};
-use crate::policy::{Action, Authorized, PolicyEngine, Resource};
+use crate::policy::{Action, Allowed, Authorized, PolicyEngine, Resource};
 use crate::storage::objects::Upload;
 use crate::storage::sealed::{self, Kek, SealError, Sealer};
 use crate::storage::{Db, Objects};
@@ -137,10 +137,12 @@ pub enum Submitted {
 /// Streams a submission into the object store and makes it exist once the
 /// object and its metadata are durable. Anything that fails leaves nothing
 /// visible; the object is removed at once, or by the sweep if the broker
-/// stops first.
+/// stops first. The decision that allowed it is recorded in the same commit
+/// as the upload about to start, or on its own when the submission stops
+/// before that.
 pub async fn submit<S, E>(
     vault: &Vault,
-    proof: &Authorized<SubmitDocument>,
+    decision: Allowed<SubmitDocument>,
     submission: Submission,
     mut body: S,
     now: OffsetDateTime,
@@ -151,55 +153,25 @@ where
 {
     let manifest = &submission.manifest;
     let manifest_sha256 = sha256_hex(submission.manifest_token.as_bytes());
-    if let Some(existing) = store::find(&vault.db, &manifest.document_id).await? {
-        return repeated(vault, existing, &manifest_sha256, &mut body).await;
-    }
-    let planned: HashMap<&str, &Party> = submission
-        .plan
-        .iter()
-        .flat_map(|p| p.keys.iter().map(move |k| (k.kid.as_str(), &p.party)))
-        .collect();
-    if let Some(extra) = manifest
-        .recipients
-        .iter()
-        .find(|kid| !planned.contains_key(kid.as_str()))
-    {
-        return Err(DocumentError::RecipientNotInPlan(extra.clone()));
-    }
-    if let Some(missing) = planned
-        .keys()
-        .find(|kid| !manifest.recipients.iter().any(|r| r == *kid))
-    {
-        return Err(DocumentError::RecipientMissing((*missing).to_owned()));
-    }
-    if let Some(old) = &manifest.supersedes {
-        match store::find(&vault.db, old).await? {
-            Some(doc) if doc.case == manifest.case && doc.is_current => {}
-            Some(_) => {
-                return Err(DocumentError::Supersede(
-                    old.clone(),
-                    "it is not a current document of this case".into(),
-                ))
-            }
-            None => {
-                return Err(DocumentError::Supersede(
-                    old.clone(),
-                    "it does not exist".into(),
-                ))
-            }
-        }
-    }
     let at = rfc3339(now);
-    let case_key = sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), &at)
-        .await
-        .map_err(erased)?;
+    let (planned, case_key) = match check(vault, &submission, &at).await {
+        Ok(Checked::New { planned, case_key }) => (planned, case_key),
+        Ok(Checked::Repeated(existing)) => {
+            decision.record(&vault.db).await?;
+            return repeated(vault, *existing, &manifest_sha256, &mut body).await;
+        }
+        Err(e) => {
+            decision.record(&vault.db).await?;
+            return Err(e);
+        }
+    };
     let object_key = format!(
         "envelopes/{}/{}/{}",
         manifest.case,
         manifest.document_id,
         random_hex()
     );
-    store::begin_upload(&vault.db, &object_key, now.unix_timestamp()).await?;
+    let proof = begin_upload(vault, decision, &object_key, now.unix_timestamp()).await?;
 
     let stored = upload(vault, &object_key, &case_key, &mut body).await;
     let checked = stored.and_then(|(scanned, sha256)| {
@@ -316,6 +288,84 @@ where
             Err(e)
         }
     }
+}
+
+/// What the checks before the upload found.
+enum Checked<'a> {
+    /// A new document: who receives it (by key id) and the key of its case.
+    New {
+        planned: HashMap<&'a str, &'a Party>,
+        case_key: [u8; 32],
+    },
+    /// A document of this id exists already.
+    Repeated(Box<DocumentRecord>),
+}
+
+/// Checks a submission against what is stored and against its plan before
+/// a byte of it is read.
+async fn check<'a>(
+    vault: &Vault,
+    submission: &'a Submission,
+    at: &str,
+) -> Result<Checked<'a>, DocumentError> {
+    let manifest = &submission.manifest;
+    if let Some(existing) = store::find(&vault.db, &manifest.document_id).await? {
+        return Ok(Checked::Repeated(Box::new(existing)));
+    }
+    let planned: HashMap<&str, &Party> = submission
+        .plan
+        .iter()
+        .flat_map(|p| p.keys.iter().map(move |k| (k.kid.as_str(), &p.party)))
+        .collect();
+    if let Some(extra) = manifest
+        .recipients
+        .iter()
+        .find(|kid| !planned.contains_key(kid.as_str()))
+    {
+        return Err(DocumentError::RecipientNotInPlan(extra.clone()));
+    }
+    if let Some(missing) = planned
+        .keys()
+        .find(|kid| !manifest.recipients.iter().any(|r| r == *kid))
+    {
+        return Err(DocumentError::RecipientMissing((*missing).to_owned()));
+    }
+    if let Some(old) = &manifest.supersedes {
+        match store::find(&vault.db, old).await? {
+            Some(doc) if doc.case == manifest.case && doc.is_current => {}
+            Some(_) => {
+                return Err(DocumentError::Supersede(
+                    old.clone(),
+                    "it is not a current document of this case".into(),
+                ))
+            }
+            None => {
+                return Err(DocumentError::Supersede(
+                    old.clone(),
+                    "it does not exist".into(),
+                ))
+            }
+        }
+    }
+    let case_key = sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), at)
+        .await
+        .map_err(erased)?;
+    Ok(Checked::New { planned, case_key })
+}
+
+/// Records the decision and the upload about to start in one commit, so
+/// the sweep knows of the object before it exists.
+async fn begin_upload(
+    vault: &Vault,
+    decision: Allowed<SubmitDocument>,
+    object_key: &str,
+    epoch: i64,
+) -> Result<Authorized<SubmitDocument>, DocumentError> {
+    let mut tx = vault.db.begin().await?;
+    let proof = decision.record_in(&mut tx).await?;
+    store::begin_upload(&mut tx, object_key, epoch).await?;
+    tx.commit().await?;
+    Ok(proof)
 }
 
 /// A retry: the same manifest and the same bytes give back the original.

@@ -180,11 +180,15 @@ pub async fn recipients(db: &Db, id: &DocumentId) -> Result<Vec<RecipientRecord>
 
 /// Records an upload before its first byte is written, so an interrupted
 /// one can be swept.
-pub async fn begin_upload(db: &Db, object_key: &str, epoch: i64) -> Result<(), DocumentError> {
+pub async fn begin_upload(
+    conn: &mut sqlx::AnyConnection,
+    object_key: &str,
+    epoch: i64,
+) -> Result<(), DocumentError> {
     sqlx::query("insert into pending_upload (object_key, started_epoch) values ($1, $2)")
         .bind(object_key)
         .bind(epoch)
-        .execute(db.pool())
+        .execute(conn)
         .await?;
     Ok(())
 }

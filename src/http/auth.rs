@@ -11,7 +11,9 @@ use crate::audit::{self, AuditEvent, Outcome};
 use crate::consent::ConsentFacts;
 use crate::parties::{self, Party};
 use crate::pki;
-use crate::policy::{self, Action, ActionKind, Authorized, PolicyError, RequestMeta, Resource};
+use crate::policy::{
+    self, Action, ActionKind, Allowed, Authorized, PolicyError, RequestMeta, Resource,
+};
 
 /// The authenticated party of a request.
 #[derive(Debug, Clone)]
@@ -54,16 +56,33 @@ impl Caller {
         &self,
         state: &AppState,
         resource: Resource<'_>,
-        mut context: serde_json::Value,
+        context: serde_json::Value,
         consent: &ConsentFacts,
     ) -> Result<Authorized<A>, ApiError> {
+        Ok(self
+            .decide_move::<A>(state, resource, context, consent)
+            .await?
+            .record(&state.db)
+            .await?)
+    }
+
+    /// Decides a move of a document as [`Caller::authorize_move`] does; an
+    /// allowance comes back unrecorded, to be recorded with the first change
+    /// it allows (a refusal is on record already).
+    pub async fn decide_move<A: ActionKind>(
+        &self,
+        state: &AppState,
+        resource: Resource<'_>,
+        mut context: serde_json::Value,
+        consent: &ConsentFacts,
+    ) -> Result<Allowed<A>, ApiError> {
         crate::documents::exchange::merge(&mut context, consent.context());
         let at = state.now();
         let meta = RequestMeta {
             request_id: self.request_id.as_deref(),
             at: &at,
         };
-        let decided = policy::authorize::<A>(
+        let decided = policy::decide::<A>(
             &state.policy.current(),
             &state.db,
             meta,
@@ -73,7 +92,7 @@ impl Caller {
         )
         .await;
         match decided {
-            Ok(proof) => Ok(proof),
+            Ok(allowed) => Ok(allowed),
             Err(PolicyError::Denied { problems, .. })
                 if problems.iter().any(|p| p == "consent") =>
             {

@@ -30,6 +30,7 @@ use crate::policy::actions::{
     ListDocuments, ReadDocument, ReadRecipientPlan, ShareDocument, SubmitDocument,
 };
 use crate::policy::{Action, DocumentFacts, Resource};
+use crate::storage::DbError;
 
 /// The request header carrying the manifest (a compact JWS).
 pub const MANIFEST_HEADER: &str = "ponte-manifest";
@@ -178,17 +179,101 @@ pub async fn submit(
     Path(case): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let now = state.now();
+    let Read {
+        token,
+        manifest,
+        author_kid,
+        agreement_header,
+        facts,
+        consents,
+    } = match read_submission(&state, &caller, &case, request.headers()).await {
+        Ok(read) => read,
+        Err(error) => {
+            reject(&state, &caller, format!("case:{case}"), &error).await;
+            return Err(error);
+        }
+    };
+    let own = consents.facts(manifest.purpose, manifest.document_type, None, &now);
+    let context = json!({ "document_type": manifest.document_type.as_str(), "purpose": manifest.purpose.as_str() });
+    let allowed = caller
+        .decide_move::<SubmitDocument>(&state, Resource::Case(&facts), context, &own)
+        .await?;
+    // The allowance is recorded with the upload it lets start (in
+    // `exchange::submit`), or on its own if the submission stops before.
+    let ready = async {
+        let agreement = agreement(&state, &caller, &manifest, agreement_header).await?;
+        let plan = exchange::plan(
+            &state.db,
+            &state.policy.current(),
+            &facts,
+            manifest.document_type,
+            manifest.purpose,
+            &consents,
+            &now,
+        )
+        .await?;
+        Ok::<_, ApiError>((agreement, plan))
+    };
+    let document_id = manifest.document_id.clone();
+    let (agreement, plan) = match ready.await {
+        Ok(ready) => ready,
+        Err(error) => {
+            allowed.record(&state.db).await?;
+            reject(&state, &caller, format!("document:{document_id}"), &error).await;
+            return Err(error);
+        }
+    };
+    let submission = Submission {
+        manifest_token: token,
+        manifest,
+        author_kid,
+        plan,
+        agreement,
+    };
+    let body = request.into_body().into_data_stream();
+    match exchange::submit(&state.vault, allowed, submission, body, state.clock.now()).await {
+        Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
+        Ok(Submitted::Repeated(doc)) => {
+            let leaf = acceptance_leaf(&state, &doc).await;
+            Ok(answer(StatusCode::OK, &doc, false, leaf))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            reject(&state, &caller, format!("document:{document_id}"), &error).await;
+            Err(error)
+        }
+    }
+}
+
+/// A submission's headers, read and checked before the policy decides.
+struct Read {
+    token: String,
+    manifest: Manifest,
+    author_kid: String,
+    agreement_header: Option<String>,
+    facts: CaseFacts,
+    consents: SubjectConsents,
+}
+
+/// Reads a submission's headers: its declared size, the manifest (verified
+/// against the caller's own signing keys), the agreement, and the case
+/// with the consents of the manifest's data subjects.
+async fn read_submission(
+    state: &AppState,
+    caller: &Caller,
+    case: &str,
+    headers: &HeaderMap,
+) -> Result<Read, ApiError> {
     let limit = state.vault.limits.max_envelope_bytes;
-    let declared = request
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(DocumentError::TooLarge(limit).into());
     }
-    let token = request
-        .headers()
+    let token = headers
         .get(MANIFEST_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
@@ -198,8 +283,7 @@ pub async fn submit(
                 "the `{MANIFEST_HEADER}` header must carry the manifest (a compact JWS)"
             ),
         })?;
-    let agreement_header = request
-        .headers()
+    let agreement_header = headers
         .get(AGREEMENT_HEADER)
         .map(|v| v.to_str().map(str::to_owned))
         .transpose()
@@ -217,58 +301,33 @@ pub async fn submit(
             format!("the manifest is for {}, not {case}", manifest.case),
         ));
     }
-    let facts = case_facts(&state, &case).await?;
-    let now = state.now();
+    let facts = case_facts(state, case).await?;
     let consents = SubjectConsents::load(&state.db, &facts.id, &manifest.subjects).await?;
-    let own = consents.facts(manifest.purpose, manifest.document_type, None, &now);
-    let context = json!({ "document_type": manifest.document_type.as_str(), "purpose": manifest.purpose.as_str() });
-    let proof = caller
-        .authorize_move::<SubmitDocument>(&state, Resource::Case(&facts), context, &own)
-        .await?;
-    let agreement = agreement(&state, &caller, &manifest, agreement_header).await?;
-    let plan = exchange::plan(
-        &state.db,
-        &state.policy.current(),
-        &facts,
-        manifest.document_type,
-        manifest.purpose,
-        &consents,
-        &now,
-    )
-    .await?;
-    let document_id = manifest.document_id.clone();
-    let submission = Submission {
-        manifest_token: token,
+    Ok(Read {
+        token,
         manifest,
         author_kid,
-        plan,
-        agreement,
+        agreement_header,
+        facts,
+        consents,
+    })
+}
+
+/// Audits a refused submission, with the stable code it was answered with.
+async fn reject(state: &AppState, caller: &Caller, resource: String, error: &ApiError) {
+    let rejected = AuditEvent {
+        at: state.now(),
+        request_id: caller.request_id.clone(),
+        principal: format!("party:{}", caller.party.id),
+        action: "DocumentRejected".into(),
+        resource,
+        outcome: Outcome::Deny,
+        policy_ids: Vec::new(),
+        policy_set: state.policy.current().version().to_owned(),
+        detail: json!({ "code": error.code() }),
     };
-    let body = request.into_body().into_data_stream();
-    match exchange::submit(&state.vault, &proof, submission, body, state.clock.now()).await {
-        Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
-        Ok(Submitted::Repeated(doc)) => {
-            let leaf = acceptance_leaf(&state, &doc).await;
-            Ok(answer(StatusCode::OK, &doc, false, leaf))
-        }
-        Err(e) => {
-            let error = ApiError::from(e);
-            let rejected = AuditEvent {
-                at: state.now(),
-                request_id: caller.request_id.clone(),
-                principal: format!("party:{}", caller.party.id),
-                action: "DocumentRejected".into(),
-                resource: format!("document:{document_id}"),
-                outcome: Outcome::Deny,
-                policy_ids: Vec::new(),
-                policy_set: state.policy.current().version().to_owned(),
-                detail: json!({ "code": error.code() }),
-            };
-            if let Err(e) = audit::append(state.db.pool(), &rejected).await {
-                tracing::warn!(error = %e, "could not record a rejected submission");
-            }
-            Err(error)
-        }
+    if let Err(e) = audit::append(state.db.pool(), &rejected).await {
+        tracing::warn!(error = %e, "could not record a rejected submission");
     }
 }
 
@@ -439,11 +498,27 @@ pub async fn envelope(
         .await?
         .facts(purpose, doc.document_type, Some(&caller.party), &now);
     let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
-    let proof = caller
-        .authorize_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
+    let allowed = caller
+        .decide_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
         .await?;
-    let stream = retrieve::envelope(&state.vault, &proof, &doc, &recipients).await?;
-    consent::record_use(&state.db, &consent.used(), &caller.party.id, &doc.id, &now).await?;
+    // The read's evidence (the decision and the consents it uses) is one
+    // commit, durable before any byte leaves; the object opens meanwhile.
+    let mut evidence = state.db.begin().await.map_err(DbError::from)?;
+    let proof = allowed.record_in(&mut evidence).await?;
+    consent::record_use(
+        &mut evidence,
+        &consent.used(),
+        &caller.party.id,
+        &doc.id,
+        &now,
+    )
+    .await?;
+    let (committed, stream) = tokio::join!(
+        evidence.commit(),
+        retrieve::envelope(&state.vault, &proof, &doc, &recipients)
+    );
+    committed.map_err(DbError::from)?;
+    let stream = stream?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

@@ -117,25 +117,76 @@ pub async fn authorize<A: ActionKind>(
     resource: Resource<'_>,
     context: serde_json::Value,
 ) -> Result<Authorized<A>, PolicyError> {
+    let allowed = decide::<A>(engine, db, meta, principal, resource, context).await?;
+    Ok(allowed.record(db).await?)
+}
+
+/// An allowed decision whose evidence is not written yet. It becomes the
+/// proof a domain call needs only by being written: on its own
+/// ([`Allowed::record`]) or inside the transaction that makes the first
+/// change it allows ([`Allowed::record_in`]), so that the evidence and the
+/// change are one durable commit, and neither exists without the other.
+#[must_use = "an allowed decision is evidence: record it before it has any effect"]
+#[derive(Debug)]
+pub struct Allowed<A: ActionKind> {
+    event: AuditEvent,
+    principal: PartyId,
+    _action: PhantomData<A>,
+}
+
+impl<A: ActionKind> Allowed<A> {
+    /// Writes the decision in its own commit and returns the proof.
+    pub async fn record(self, db: &Db) -> Result<Authorized<A>, DbError> {
+        audit::append(db.pool(), &self.event).await?;
+        Ok(self.proof())
+    }
+
+    /// Writes the decision inside the caller's transaction and returns the
+    /// proof; the decision is on record once that transaction commits.
+    pub async fn record_in(self, tx: &mut sqlx::AnyConnection) -> Result<Authorized<A>, DbError> {
+        audit::append(&mut *tx, &self.event).await?;
+        Ok(self.proof())
+    }
+
+    fn proof(self) -> Authorized<A> {
+        Authorized {
+            principal: self.principal,
+            _action: PhantomData,
+        }
+    }
+}
+
+/// Decides whether `principal` may perform `A` on `resource`. A refusal is
+/// audited at once and returned as the error; an allowance comes back
+/// unrecorded, for the caller to record with the change it makes.
+pub async fn decide<A: ActionKind>(
+    engine: &PolicyEngine,
+    db: &Db,
+    meta: RequestMeta<'_>,
+    principal: &Party,
+    resource: Resource<'_>,
+    context: serde_json::Value,
+) -> Result<Allowed<A>, PolicyError> {
     let decision = engine.decide(principal, A::ACTION, &resource, context.clone())?;
     let principal_name = format!("party:{}", principal.id);
-    audit_decision(
+    let event = decision_event(
         engine,
-        db,
         &meta,
         &principal_name,
         A::ACTION,
         &resource,
         context,
         &decision,
-    )
-    .await?;
+    );
     if decision.allowed {
-        Ok(Authorized {
+        return Ok(Allowed {
+            event,
             principal: principal.id.clone(),
             _action: PhantomData,
-        })
-    } else if !principal.is_active() {
+        });
+    }
+    audit::append(db.pool(), &event).await?;
+    if !principal.is_active() {
         Err(PolicyError::PartyDisabled {
             party: principal.id.clone(),
         })
@@ -158,17 +209,16 @@ pub async fn authorize_anonymous<A: ActionKind>(
     context: serde_json::Value,
 ) -> Result<AuthorizedAnonymous<A>, PolicyError> {
     let decision = engine.decide_anonymous(A::ACTION, &resource, context.clone())?;
-    audit_decision(
+    let event = decision_event(
         engine,
-        db,
         &meta,
         "anonymous",
         A::ACTION,
         &resource,
         context,
         &decision,
-    )
-    .await?;
+    );
+    audit::append(db.pool(), &event).await?;
     if decision.allowed {
         Ok(AuthorizedAnonymous {
             _action: PhantomData,
@@ -178,18 +228,17 @@ pub async fn authorize_anonymous<A: ActionKind>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn audit_decision(
+/// The audit event of a decision, allow or deny.
+fn decision_event(
     engine: &PolicyEngine,
-    db: &Db,
     meta: &RequestMeta<'_>,
     principal: &str,
     action: Action,
     resource: &Resource<'_>,
     context: serde_json::Value,
     decision: &Decision,
-) -> Result<(), PolicyError> {
-    let event = AuditEvent {
+) -> AuditEvent {
+    AuditEvent {
         at: meta.at.to_owned(),
         request_id: meta.request_id.map(str::to_owned),
         principal: principal.to_owned(),
@@ -207,7 +256,5 @@ async fn audit_decision(
         } else {
             serde_json::json!({ "context": context, "errors": decision.errors })
         },
-    };
-    audit::append(db.pool(), &event).await?;
-    Ok(())
+    }
 }

@@ -503,13 +503,39 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     );
     assert!(app.envelope_objects().await.is_empty());
     assert_eq!(app.pending_uploads().await, 0);
-    let rejected = audit::recent(&app.db, 50).await.unwrap();
-    assert!(
-        rejected
+    // Every refusal is on record with its code, whether it came before the
+    // policy decided (no manifest, a foreign signature, an unknown case) or
+    // after; and every submission the policy allowed is on record too,
+    // though five of them stopped before or during their upload.
+    let events = audit::recent(&app.db, 200).await.unwrap();
+    let count = |action: &str, outcome: Outcome| {
+        events
             .iter()
-            .filter(|(_, e)| e.action == "DocumentRejected")
+            .filter(|(_, e)| e.action == action && e.outcome == outcome)
             .count()
-            >= 5
+    };
+    let mut codes: Vec<&str> = events
+        .iter()
+        .filter(|(_, e)| e.action == "DocumentRejected")
+        .map(|(_, e)| e.detail["code"].as_str().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            "case_not_found",
+            "envelope_hash_mismatch",
+            "malformed_envelope",
+            "malformed_envelope",
+            "manifest_key_not_registered",
+            "manifest_missing",
+            "recipient_not_in_plan",
+            "unsupported_algorithm",
+        ]
+    );
+    assert_eq!(
+        count("SubmitDocument", Outcome::Allow),
+        count("DocumentAccepted", Outcome::Done) + 5
     );
 }
 
