@@ -1,13 +1,13 @@
 //! The Cedar engine: loading and validating the policy folder, turning
 //! parties and cases into Cedar entities, and deciding.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicyId, PolicySet,
-    Request, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use serde_json::json;
 
@@ -181,7 +181,7 @@ impl PolicyEngine {
         resource: &Resource<'_>,
         context: serde_json::Value,
     ) -> Result<Decision, PolicyError> {
-        let mut entities = vec![party_entity(principal)];
+        let mut entities = vec![party_entity(principal)?];
         if let Resource::Party(party) = resource {
             if party.id == principal.id {
                 entities.clear();
@@ -215,7 +215,7 @@ impl PolicyEngine {
     fn evaluate(
         &self,
         principal: EntityUid,
-        mut entities: Vec<serde_json::Value>,
+        mut entities: Vec<Entity>,
         action: Action,
         resource: &Resource<'_>,
         context: serde_json::Value,
@@ -224,48 +224,54 @@ impl PolicyEngine {
         let resource_uid = match resource {
             Resource::Broker => uid("Broker", "ponte"),
             Resource::Party(party) => {
-                entities.push(party_entity(party));
+                entities.push(party_entity(party)?);
                 uid("Party", party.id.as_str())
             }
             Resource::Case(case) => {
-                entities.push(case_entity(case));
+                entities.push(case_entity(case)?);
                 uid("Case", case.id.as_str())
             }
             Resource::Document(document) => {
-                entities.push(case_entity(&document.case));
-                entities.push(json!({
-                    "uid": { "type": "Ponte::Document", "id": document.id },
-                    "attrs": {
-                        "case": { "__entity": { "type": "Ponte::Case", "id": document.case.id.as_str() } },
-                        "document_type": document.document_type,
-                        "purpose": document.purpose,
-                        "author": { "__entity": { "type": "Ponte::Party", "id": document.author } },
-                    },
-                    "parents": [],
-                }));
+                entities.push(case_entity(&document.case)?);
+                entities.push(entity(
+                    uid("Document", &document.id),
+                    [
+                        ("case", entity_ref("Case", document.case.id.as_str())),
+                        ("document_type", text(&document.document_type)),
+                        ("purpose", text(&document.purpose)),
+                        ("author", entity_ref("Party", &document.author)),
+                    ],
+                    [],
+                )?);
                 uid("Document", &document.id)
             }
             Resource::Consent { record, case } => {
-                entities.push(case_entity(case));
-                entities.push(json!({
-                    "uid": { "type": "Ponte::Consent", "id": record.id.as_str() },
-                    "attrs": {
-                        "case": { "__entity": { "type": "Ponte::Case", "id": case.id.as_str() } },
-                        "subject": record.subject.as_str(),
-                        "collector": { "__entity": { "type": "Ponte::Party", "id": record.collector.as_str() } },
-                        "state": record.state.as_str(),
-                    },
-                    "parents": [],
-                }));
+                entities.push(case_entity(case)?);
+                entities.push(entity(
+                    uid("Consent", record.id.as_str()),
+                    [
+                        ("case", entity_ref("Case", case.id.as_str())),
+                        ("subject", text(record.subject.as_str())),
+                        ("collector", entity_ref("Party", record.collector.as_str())),
+                        ("state", text(record.state.as_str())),
+                    ],
+                    [],
+                )?);
                 uid("Consent", record.id.as_str())
             }
         };
         let entities =
-            Entities::from_json_value(serde_json::Value::Array(entities), Some(&self.schema))
-                .map_err(|e| bad(&e))?;
+            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| bad(&e))?;
         let action_uid = uid("Action", action.name());
-        let context = Context::from_json_value(context, Some((&self.schema, &action_uid)))
-            .map_err(|e| bad(&e))?;
+        let serde_json::Value::Object(fields) = context else {
+            return Err(PolicyError::Request("the context is not an object".into()));
+        };
+        let pairs = fields
+            .into_iter()
+            .map(|(name, value)| Ok((name, restricted(value)?)))
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        // The request is checked against the schema below, context included.
+        let context = Context::from_pairs(pairs).map_err(|e| bad(&e))?;
         let request = Request::new(
             principal,
             action_uid,
@@ -317,25 +323,93 @@ fn uid(kind: &str, id: &str) -> EntityUid {
     EntityUid::from_json(json).unwrap_or_else(|_| unreachable!("valid entity uid"))
 }
 
-fn case_entity(case: &CaseFacts) -> serde_json::Value {
-    json!({
-        "uid": { "type": "Ponte::Case", "id": case.id.as_str() },
-        "attrs": {
-            "country": case.country.as_str(),
-            "state": case.state.as_str(),
-            "opened_by": { "__entity": { "type": "Ponte::Party", "id": case.opened_by.as_str() } },
-            "members": case.members.iter()
-                .map(|m| json!({ "__entity": { "type": "Ponte::Party", "id": m.as_str() } }))
-                .collect::<Vec<_>>(),
+fn text(value: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(value.to_owned())
+}
+
+fn entity_ref(kind: &str, id: &str) -> RestrictedExpression {
+    RestrictedExpression::new_entity_uid(uid(kind, id))
+}
+
+/// An entity built directly (parsing entities from JSON cost more than the
+/// decision itself); the schema checks it when the entity set is built.
+fn entity<const N: usize, const P: usize>(
+    uid: EntityUid,
+    attrs: [(&str, RestrictedExpression); N],
+    parents: [EntityUid; P],
+) -> Result<Entity, PolicyError> {
+    Entity::new(
+        uid,
+        attrs
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect::<HashMap<_, _>>(),
+        parents.into_iter().collect(),
+    )
+    .map_err(|e| PolicyError::Request(e.to_string()))
+}
+
+/// A context value as a Cedar value: strings, booleans, integers, sets,
+/// records, and `{"__entity": {"type", "id"}}` references.
+fn restricted(value: serde_json::Value) -> Result<RestrictedExpression, PolicyError> {
+    use serde_json::Value;
+    let unsupported = |what: &str| PolicyError::Request(format!("a context value is {what}"));
+    Ok(match value {
+        Value::String(s) => RestrictedExpression::new_string(s),
+        Value::Bool(b) => RestrictedExpression::new_bool(b),
+        Value::Number(n) => {
+            RestrictedExpression::new_long(n.as_i64().ok_or_else(|| unsupported("not an integer"))?)
+        }
+        Value::Array(items) => RestrictedExpression::new_set(
+            items
+                .into_iter()
+                .map(restricted)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Value::Object(mut fields) => match fields.remove("__entity") {
+            Some(reference) if fields.is_empty() => {
+                let reference = EntityUid::from_json(reference)
+                    .map_err(|e| PolicyError::Request(e.to_string()))?;
+                RestrictedExpression::new_entity_uid(reference)
+            }
+            Some(_) => return Err(unsupported("an entity reference with other fields")),
+            None => RestrictedExpression::new_record(
+                fields
+                    .into_iter()
+                    .map(|(name, value)| Ok((name, restricted(value)?)))
+                    .collect::<Result<Vec<_>, PolicyError>>()?,
+            )
+            .map_err(|e| PolicyError::Request(e.to_string()))?,
         },
-        "parents": [],
+        Value::Null => return Err(unsupported("null")),
     })
 }
 
-fn party_entity(party: &Party) -> serde_json::Value {
-    json!({
-        "uid": { "type": "Ponte::Party", "id": party.id.as_str() },
-        "attrs": { "role": party.role.as_str(), "active": party.is_active() },
-        "parents": [{ "type": "Ponte::Role", "id": party.role.as_str() }],
-    })
+fn case_entity(case: &CaseFacts) -> Result<Entity, PolicyError> {
+    entity(
+        uid("Case", case.id.as_str()),
+        [
+            ("country", text(case.country.as_str())),
+            ("state", text(case.state.as_str())),
+            ("opened_by", entity_ref("Party", case.opened_by.as_str())),
+            (
+                "members",
+                RestrictedExpression::new_set(
+                    case.members.iter().map(|m| entity_ref("Party", m.as_str())),
+                ),
+            ),
+        ],
+        [],
+    )
+}
+
+fn party_entity(party: &Party) -> Result<Entity, PolicyError> {
+    entity(
+        uid("Party", party.id.as_str()),
+        [
+            ("role", text(party.role.as_str())),
+            ("active", RestrictedExpression::new_bool(party.is_active())),
+        ],
+        [uid("Role", party.role.as_str())],
+    )
 }
