@@ -413,3 +413,33 @@ fn party_entity(party: &Party) -> Result<Entity, PolicyError> {
         [uid("Role", party.role.as_str())],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_values_become_cedar_values_and_anything_else_is_refused() {
+        let party = json!({ "__entity": { "type": "Ponte::Party", "id": "iom-rome" } });
+        for good in [
+            json!("text"),
+            json!(true),
+            json!(42),
+            json!(["a", "b"]),
+            json!({ "nested": { "flag": false } }),
+            party.clone(),
+            json!([party.clone()]),
+        ] {
+            assert!(restricted(good.clone()).is_ok(), "{good}");
+        }
+        for bad in [
+            json!(null),
+            json!(1.5),
+            json!(["a", null]),
+            json!({ "__entity": { "type": "Ponte::Party", "id": "x" }, "extra": 1 }),
+            json!({ "__entity": "not a uid" }),
+        ] {
+            assert!(restricted(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}
