@@ -67,18 +67,22 @@ pub async fn plan(
     consents: &SubjectConsents,
     now: &str,
 ) -> Result<Vec<PlannedRecipient>, DocumentError> {
+    let members: Vec<_> = parties::with_keys(db, &case.members)
+        .await?
+        .into_iter()
+        .filter(|(party, _)| party.is_active())
+        .collect();
+    let requests: Vec<(&Party, serde_json::Value)> = members
+        .iter()
+        .map(|(party, _)| {
+            let facts = consents.facts(purpose, document_type, Some(party), now);
+            (party, receive_context(document_type, purpose, &facts))
+        })
+        .collect();
+    let decisions =
+        engine.decide_each(&requests, Action::ReceiveDocument, &Resource::Case(case))?;
     let mut planned = Vec::new();
-    for (party, keys) in parties::with_keys(db, &case.members).await? {
-        if !party.is_active() {
-            continue;
-        }
-        let facts = consents.facts(purpose, document_type, Some(&party), now);
-        let decision = engine.decide(
-            &party,
-            Action::ReceiveDocument,
-            &Resource::Case(case),
-            receive_context(document_type, purpose, &facts),
-        )?;
+    for ((party, keys), decision) in members.into_iter().zip(decisions) {
         if !decision.allowed {
             continue;
         }

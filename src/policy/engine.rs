@@ -4,12 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
+    Validator,
 };
-use serde_json::json;
 
 use super::{Action, PolicyError};
 use crate::cases::CaseFacts;
@@ -181,19 +182,41 @@ impl PolicyEngine {
         resource: &Resource<'_>,
         context: serde_json::Value,
     ) -> Result<Decision, PolicyError> {
-        let mut entities = vec![party_entity(principal)?];
-        if let Resource::Party(party) = resource {
-            if party.id == principal.id {
-                entities.clear();
+        let mut decisions = self.decide_each(&[(principal, context)], action, resource)?;
+        Ok(decisions.remove(0))
+    }
+
+    /// Evaluates the policies for the same action on the same resource by
+    /// several parties, each with its own context (a recipient plan asks
+    /// this of every member of a case). The entities are built once.
+    pub fn decide_each(
+        &self,
+        requests: &[(&Party, serde_json::Value)],
+        action: Action,
+        resource: &Resource<'_>,
+    ) -> Result<Vec<Decision>, PolicyError> {
+        let mut entities = Vec::with_capacity(requests.len() + 2);
+        for (i, (party, _)) in requests.iter().enumerate() {
+            // Each entity once: the resource adds its own.
+            let seen = requests[..i].iter().any(|(p, _)| p.id == party.id);
+            let is_resource = matches!(resource, Resource::Party(p) if p.id == party.id);
+            if !seen && !is_resource {
+                entities.push(party_entity(party)?);
             }
         }
-        self.evaluate(
-            uid("Party", principal.id.as_str()),
-            entities,
-            action,
-            resource,
-            context,
-        )
+        let (entities, resource_uid) = self.entities(entities, resource)?;
+        requests
+            .iter()
+            .map(|(party, context)| {
+                self.evaluate(
+                    &entities,
+                    uid("Party", party.id.as_str()),
+                    action,
+                    resource_uid.clone(),
+                    context.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Evaluates the policies for one request of an unauthenticated caller.
@@ -203,23 +226,23 @@ impl PolicyEngine {
         resource: &Resource<'_>,
         context: serde_json::Value,
     ) -> Result<Decision, PolicyError> {
+        let (entities, resource_uid) = self.entities(Vec::new(), resource)?;
         self.evaluate(
+            &entities,
             uid("Anonymous", "anonymous"),
-            Vec::new(),
             action,
-            resource,
+            resource_uid,
             context,
         )
     }
 
-    fn evaluate(
+    /// The entity set of a request: the given entities and the resource's,
+    /// checked against the schema; and the resource's uid.
+    fn entities(
         &self,
-        principal: EntityUid,
         mut entities: Vec<Entity>,
-        action: Action,
         resource: &Resource<'_>,
-        context: serde_json::Value,
-    ) -> Result<Decision, PolicyError> {
+    ) -> Result<(Entities, EntityUid), PolicyError> {
         let bad = |e: &dyn std::fmt::Display| PolicyError::Request(e.to_string());
         let resource_uid = match resource {
             Resource::Broker => uid("Broker", "ponte"),
@@ -262,6 +285,18 @@ impl PolicyEngine {
         };
         let entities =
             Entities::from_entities(entities, Some(&self.schema)).map_err(|e| bad(&e))?;
+        Ok((entities, resource_uid))
+    }
+
+    fn evaluate(
+        &self,
+        entities: &Entities,
+        principal: EntityUid,
+        action: Action,
+        resource_uid: EntityUid,
+        context: serde_json::Value,
+    ) -> Result<Decision, PolicyError> {
+        let bad = |e: &dyn std::fmt::Display| PolicyError::Request(e.to_string());
         let action_uid = uid("Action", action.name());
         let serde_json::Value::Object(fields) = context else {
             return Err(PolicyError::Request("the context is not an object".into()));
@@ -280,7 +315,7 @@ impl PolicyEngine {
             Some(&self.schema),
         )
         .map_err(|e| bad(&e))?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
         let mut policy_ids: Vec<String> = response
             .diagnostics()
             .reason()
@@ -317,10 +352,32 @@ impl PolicyEngine {
     }
 }
 
+/// The entity types requests name, parsed once.
+static TYPES: LazyLock<HashMap<&'static str, EntityTypeName>> = LazyLock::new(|| {
+    [
+        "Party",
+        "Role",
+        "Case",
+        "Document",
+        "Consent",
+        "Broker",
+        "Anonymous",
+        "Action",
+    ]
+    .into_iter()
+    .map(|kind| {
+        let name = EntityTypeName::from_str(&format!("Ponte::{kind}"))
+            .unwrap_or_else(|_| unreachable!("a namespaced type name parses"));
+        (kind, name)
+    })
+    .collect()
+});
+
 fn uid(kind: &str, id: &str) -> EntityUid {
-    let json = json!({ "type": format!("Ponte::{kind}"), "id": id });
-    // A namespaced type name and any string id always form a valid uid.
-    EntityUid::from_json(json).unwrap_or_else(|_| unreachable!("valid entity uid"))
+    match TYPES.get(kind) {
+        Some(name) => EntityUid::from_type_name_and_id(name.clone(), EntityId::new(id)),
+        None => unreachable!("entity type {kind} is in TYPES"),
+    }
 }
 
 fn text(value: &str) -> RestrictedExpression {
@@ -416,6 +473,8 @@ fn party_entity(party: &Party) -> Result<Entity, PolicyError> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
