@@ -15,18 +15,42 @@ use crate::policy::Authorized;
 use crate::storage::sealed::{self, Opener};
 use crate::storage::Objects;
 
-/// The envelope of a document as a stream: the stored bytes, opened from
-/// the broker's seal, with the recipient entries added by shares spliced
-/// into the `recipients` array. A standard general JSON JWE.
+/// The envelope of a document, its object opened (on S3: the GET answered)
+/// and not yet read: the stored bytes, opened from the broker's seal, with
+/// the recipient entries added by shares spliced into the `recipients`
+/// array, a standard general JSON JWE. It is opened while the policy
+/// decides, so the store's latency overlaps the decision and its evidence;
+/// it yields nothing until shown the proof that the read was allowed.
 /// `recipients` are the document's recipient entries as just read (their
 /// shared entries are the ones spliced in).
-pub async fn envelope(
+pub async fn open(
     vault: &Vault,
-    _proof: &Authorized<ReadDocument>,
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
-) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
-    source_with(vault, doc, recipients).await?.open().await
+) -> Result<Opened, DocumentError> {
+    let stream = source_with(vault, doc, recipients).await?.open().await?;
+    Ok(Opened { stream })
+}
+
+/// An envelope ready to stream, held back until the read is allowed.
+pub struct Opened {
+    stream: BoxStream<'static, Result<Bytes, std::io::Error>>,
+}
+
+impl Opened {
+    /// The envelope's bytes, for a read the policy allowed.
+    pub fn deliver(
+        self,
+        _proof: &Authorized<ReadDocument>,
+    ) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+        self.stream
+    }
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").finish_non_exhaustive()
+    }
 }
 
 /// The envelope of a document for a court's dossier, opened only when the

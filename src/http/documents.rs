@@ -288,8 +288,12 @@ async fn read_submission(
         .map(|v| v.to_str().map(str::to_owned))
         .transpose()
         .map_err(|_| ApiError::invalid("invalid_agreement", "the agreement header is not text"))?;
-    let signing_keys: Vec<_> = parties::keys(&state.db, &caller.party.id)
-        .await?
+    // The case is read meanwhile; a bad manifest still answers first.
+    let (keys, facts) = tokio::join!(
+        parties::keys(&state.db, &caller.party.id),
+        case_facts(state, case)
+    );
+    let signing_keys: Vec<_> = keys?
         .into_iter()
         .filter(|k| k.key_use == KeyUse::Sign && k.status == KeyStatus::Active)
         .map(|k| k.jwk)
@@ -301,7 +305,7 @@ async fn read_submission(
             format!("the manifest is for {}, not {case}", manifest.case),
         ));
     }
-    let facts = case_facts(state, case).await?;
+    let facts = facts?;
     let consents = SubjectConsents::load(&state.db, &facts.id, &manifest.subjects).await?;
     Ok(Read {
         token,
@@ -455,21 +459,30 @@ async fn document(
     state: &AppState,
     raw: &str,
 ) -> Result<(DocumentRecord, DocumentFacts), ApiError> {
+    let doc = find_document(state, raw).await?;
+    let facts = document_facts(state, &doc).await?;
+    Ok((doc, facts))
+}
+
+async fn find_document(state: &AppState, raw: &str) -> Result<DocumentRecord, ApiError> {
     let id = DocumentId::parse(raw)?;
-    let doc = store::find(&state.db, &id)
+    Ok(store::find(&state.db, &id)
         .await?
-        .ok_or(DocumentError::NotFound(id))?;
+        .ok_or(DocumentError::NotFound(id))?)
+}
+
+/// What the policy sees of a document.
+async fn document_facts(state: &AppState, doc: &DocumentRecord) -> Result<DocumentFacts, ApiError> {
     let case = cases::facts(&state.db, &doc.case)
         .await?
         .ok_or_else(|| CaseError::NotFound(doc.case.clone()))?;
-    let facts = DocumentFacts {
+    Ok(DocumentFacts {
         id: doc.id.to_string(),
         case,
         document_type: doc.document_type.as_str().to_owned(),
         purpose: doc.purpose.as_str().to_owned(),
         author: doc.author.to_string(),
-    };
-    Ok((doc, facts))
+    })
 }
 
 async fn is_recipient(
@@ -490,35 +503,41 @@ pub async fn envelope(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let purpose = purpose_of(query_value(&query, "purpose")?)?;
-    let (doc, facts) = document(&state, &raw).await?;
-    let recipients = store::recipients(&state.db, &doc.id).await?;
+    let doc = find_document(&state, &raw).await?;
+    let (facts, recipients, consents) = tokio::join!(
+        document_facts(&state, &doc),
+        store::recipients(&state.db, &doc.id),
+        SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+    );
+    let (facts, recipients) = (facts?, recipients?);
     let recipient = recipients.iter().any(|r| r.party == caller.party.id);
     let now = state.now();
-    let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
-        .await?
-        .facts(purpose, doc.document_type, Some(&caller.party), &now);
-    let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
-    let allowed = caller
-        .decide_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
+    let consent = consents?.facts(purpose, doc.document_type, Some(&caller.party), &now);
+    // The object opens (on S3 the GET goes out) while the policy decides
+    // and the read's evidence, the decision with the consents it uses, is
+    // committed; no byte leaves before that commit.
+    let decided = async {
+        let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
+        let allowed = caller
+            .decide_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
+            .await?;
+        let mut evidence = state.db.begin().await.map_err(DbError::from)?;
+        let proof = allowed.record_in(&mut evidence).await?;
+        consent::record_use(
+            &mut evidence,
+            &consent.used(),
+            &caller.party.id,
+            &doc.id,
+            &now,
+        )
         .await?;
-    // The read's evidence (the decision and the consents it uses) is one
-    // commit, durable before any byte leaves; the object opens meanwhile.
-    let mut evidence = state.db.begin().await.map_err(DbError::from)?;
-    let proof = allowed.record_in(&mut evidence).await?;
-    consent::record_use(
-        &mut evidence,
-        &consent.used(),
-        &caller.party.id,
-        &doc.id,
-        &now,
-    )
-    .await?;
-    let (committed, stream) = tokio::join!(
-        evidence.commit(),
-        retrieve::envelope(&state.vault, &proof, &doc, &recipients)
-    );
-    committed.map_err(DbError::from)?;
-    let stream = stream?;
+        evidence.commit().await.map_err(DbError::from)?;
+        Ok::<_, ApiError>(proof)
+    };
+    let (proof, opened) = tokio::join!(decided, retrieve::open(&state.vault, &doc, &recipients));
+    // A refusal answers before any trouble the store had.
+    let proof = proof?;
+    let stream = opened?.deliver(&proof);
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

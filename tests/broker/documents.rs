@@ -732,6 +732,14 @@ async fn destroying_the_case_key_makes_the_case_unreadable(backend: Backend) {
         (err.status(), err.code()),
         (Some(410), Some("content_erased"))
     );
+    // A party that may not read it learns nothing of that: the refusal
+    // answers first, though the object was being opened meanwhile.
+    let err = app
+        .client("iom-dakar")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(403), Some("forbidden")));
     // The object is still there, but no key in the broker opens it any more.
     let kek = ponte::storage::sealed::Kek::load(&app.data_dir().join("broker/kek.key")).unwrap();
     assert!(
