@@ -370,15 +370,19 @@ async fn main() {
             if s3.is_none() {
                 let key = ObjectPath::from(format!("durable/{}", p.manifest.document_id));
                 let payload = PutPayload::from(Bytes::from(p.envelope.clone()));
-                let file = admin.join("objects").join(key.as_ref());
+                let root = admin.join("objects");
+                let file = root.join(key.as_ref());
                 let started = Instant::now();
                 raw.put(&key, payload).await.unwrap();
+                // What the broker does: the file, then its folders up to the store's root.
                 tokio::task::spawn_blocking(move || {
                     std::fs::File::open(&file).unwrap().sync_all().unwrap();
-                    std::fs::File::open(file.parent().unwrap())
-                        .unwrap()
-                        .sync_all()
-                        .unwrap();
+                    for folder in file.ancestors().skip(1) {
+                        if !folder.starts_with(&root) {
+                            break;
+                        }
+                        std::fs::File::open(folder).unwrap().sync_all().unwrap();
+                    }
                 })
                 .await
                 .unwrap();

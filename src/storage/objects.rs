@@ -182,12 +182,15 @@ impl Objects {
     }
 
     /// Makes a written object durable. S3 acknowledges only durable writes;
-    /// on the local directory the file and its folder are flushed to disk.
+    /// on the local directory the file is flushed to disk, and so is every
+    /// folder from its own up to the store's root, since the upload may
+    /// have created any of them.
     pub async fn sync(&self, key: &str) -> Result<(), ObjectError> {
-        let Some(dir) = &self.local_dir else {
+        let Some(root) = &self.local_dir else {
             return Ok(());
         };
-        let path = dir.join(key);
+        let root = root.clone();
+        let path = root.join(key);
         let io = |e: std::io::Error| {
             ObjectError::Unavailable(object_store::Error::Generic {
                 store: "local",
@@ -196,8 +199,11 @@ impl Objects {
         };
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::File::open(&path)?.sync_all()?;
-            if let Some(parent) = path.parent() {
-                std::fs::File::open(parent)?.sync_all()?;
+            for folder in path.ancestors().skip(1) {
+                if !folder.starts_with(&root) {
+                    break;
+                }
+                std::fs::File::open(folder)?.sync_all()?;
             }
             Ok(())
         })
@@ -236,50 +242,70 @@ impl Objects {
 pub const LOCAL_READ: u64 = 1024 * 1024;
 
 /// Streams `range` of a local file in [`LOCAL_READ`] pieces, each read on
-/// the blocking pool.
+/// the blocking pool. The next piece is read while the current one is
+/// consumed (opened from the seal and sent), so disk and network overlap;
+/// at most two pieces are in memory and no thread waits on a slow reader.
 fn read_file(
     file: std::fs::File,
     path: std::path::PathBuf,
     range: std::ops::Range<u64>,
 ) -> BoxStream<'static, Result<Bytes, ObjectError>> {
-    let unreadable = |path: &std::path::Path, e: std::io::Error| {
-        ObjectError::Unavailable(object_store::Error::Generic {
-            store: "local",
-            source: format!("{}: {e}", path.display()).into(),
-        })
+    let mut reader = FileReader {
+        file: Arc::new(file),
+        path: Arc::new(path),
+        at: range.start,
+        end: range.end,
+        next: None,
     };
-    let state = (file, path, range.start, range.end - range.start);
-    futures::stream::try_unfold(state, move |(file, path, at, remaining)| async move {
-        if remaining == 0 {
-            return Ok(None);
-        }
-        let (file, path, read) = tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
-            let mut buffer = vec![0u8; remaining.min(LOCAL_READ) as usize];
-            let mut filled = 0;
-            while filled < buffer.len() {
-                match file.read_at(&mut buffer[filled..], at + filled as u64) {
-                    Ok(0) => {
-                        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
-                        return (file, path, Err(e));
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return (file, path, Err(e)),
-                }
+    reader.read_ahead();
+    futures::stream::unfold(reader, |mut reader| async move {
+        let next = reader.next.take()?;
+        let piece = match next.await {
+            Ok(Ok(piece)) => piece,
+            Ok(Err(e)) => {
+                let e = ObjectError::Unavailable(object_store::Error::Generic {
+                    store: "local",
+                    source: format!("{}: {e}", reader.path.display()).into(),
+                });
+                return Some((Err(e), reader));
             }
-            (file, path, Ok(buffer))
-        })
-        .await
-        .map_err(|e| ObjectError::Unavailable(object_store::Error::JoinError { source: e }))?;
-        let buffer = read.map_err(|e| unreadable(&path, e))?;
-        let n = buffer.len() as u64;
-        Ok(Some((
-            Bytes::from(buffer),
-            (file, path, at + n, remaining - n),
-        )))
+            Err(e) => {
+                let e = ObjectError::Unavailable(object_store::Error::JoinError { source: e });
+                return Some((Err(e), reader));
+            }
+        };
+        reader.read_ahead();
+        Some((Ok(Bytes::from(piece)), reader))
     })
     .boxed()
+}
+
+/// A local file being read piece by piece, one piece ahead.
+struct FileReader {
+    file: Arc<std::fs::File>,
+    path: Arc<std::path::PathBuf>,
+    /// Where the next read starts.
+    at: u64,
+    end: u64,
+    /// The read under way, if any bytes remain.
+    next: Option<tokio::task::JoinHandle<std::io::Result<Vec<u8>>>>,
+}
+
+impl FileReader {
+    fn read_ahead(&mut self) {
+        if self.at >= self.end {
+            return;
+        }
+        let length = (self.end - self.at).min(LOCAL_READ) as usize;
+        let (file, at) = (self.file.clone(), self.at);
+        self.at += length as u64;
+        self.next = Some(tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buffer = vec![0u8; length];
+            file.read_exact_at(&mut buffer, at)?;
+            Ok(buffer)
+        }));
+    }
 }
 
 /// Size of each part of a streaming upload (S3 needs at least 5 MiB).
