@@ -28,16 +28,24 @@ pub async fn open(
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
 ) -> Result<Opened, DocumentError> {
-    let stream = source_with(vault, doc, recipients).await?.open().await?;
-    Ok(Opened { stream })
+    let source = source_with(vault, doc, recipients).await?;
+    let size = source.size();
+    let stream = source.open().await?;
+    Ok(Opened { stream, size })
 }
 
 /// An envelope ready to stream, held back until the read is allowed.
 pub struct Opened {
     stream: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    size: u64,
 }
 
 impl Opened {
+    /// The number of bytes it will yield.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The envelope's bytes, for a read the policy allowed.
     pub fn deliver(
         self,

@@ -537,12 +537,15 @@ pub async fn envelope(
     let (proof, opened) = tokio::join!(decided, retrieve::open(&state.vault, &doc, &recipients));
     // A refusal answers before any trouble the store had.
     let proof = proof?;
-    let stream = opened?.deliver(&proof);
+    let opened = opened?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jose+json"),
     );
+    // Known in advance: clients size their buffers and progress bars by it.
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(opened.size()));
+    let stream = opened.deliver(&proof);
     for (name, value) in [
         (MANIFEST_HEADER, doc.manifest.as_str()),
         (RECEIPT_HEADER, doc.receipt.as_str()),

@@ -600,6 +600,18 @@ async fn a_court_attached_later_reads_the_assessment_after_a_share(backend: Back
         (&new.protected, &new.iv, &new.ciphertext, &new.tag)
     );
     assert_eq!(new.recipients.len(), old.recipients.len() + 1);
+    // The length announced up front counts the spliced entry.
+    let ministry = app.client("ministry-labour");
+    let response = ministry
+        .http()
+        .get(ministry.url(&format!(
+            "/v1/documents/{doc}/envelope?purpose=case_oversight"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.content_length(), Some(after.envelope.len() as u64));
+    assert_eq!(response.bytes().await.unwrap().len(), after.envelope.len());
     assert_eq!(
         app.open("comune-torino", &doc, "best_interest_assessment")
             .await
