@@ -374,18 +374,21 @@ async fn main() {
                 let file = root.join(key.as_ref());
                 let started = Instant::now();
                 raw.put(&key, payload).await.unwrap();
-                // What the broker does: the file, then its folders up to the store's root.
-                tokio::task::spawn_blocking(move || {
-                    std::fs::File::open(&file).unwrap().sync_all().unwrap();
-                    for folder in file.ancestors().skip(1) {
-                        if !folder.starts_with(&root) {
-                            break;
-                        }
-                        std::fs::File::open(folder).unwrap().sync_all().unwrap();
-                    }
-                })
+                // What the broker does: the file and its folders up to the
+                // store's root, flushed at once.
+                let paths: Vec<_> = file
+                    .ancestors()
+                    .take_while(|p| p.starts_with(&root))
+                    .map(Path::to_owned)
+                    .collect();
+                futures::future::join_all(paths.into_iter().map(|path| {
+                    tokio::task::spawn_blocking(move || {
+                        std::fs::File::open(&path).unwrap().sync_all().unwrap()
+                    })
+                }))
                 .await
-                .unwrap();
+                .into_iter()
+                .for_each(|synced| synced.unwrap());
                 durable.add(p.envelope.len(), started.elapsed());
             }
         }

@@ -418,7 +418,6 @@ where
     match feed(vault, &mut upload, case_key, body).await {
         Ok(done) => {
             upload.finish().await?;
-            vault.objects.sync(object_key).await?;
             Ok(done)
         }
         Err(e) => {

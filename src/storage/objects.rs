@@ -167,49 +167,23 @@ impl Objects {
     /// parts going up as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so
     /// memory stays bounded either way.
     pub async fn start_upload(&self, key: &str) -> Result<Upload, ObjectError> {
+        let local = self.local_dir.as_ref().map(|root| LocalFlush {
+            file: root.join(key),
+            root: root.clone(),
+        });
         Ok(Upload {
             store: self.store.clone(),
             path: ObjectPath::from(key),
             state: UploadState::Small(Vec::new()),
             // A local file has no minimum part and no cost per request: it
             // is written while the body still arrives.
-            part_size: if self.local_dir.is_some() {
+            part_size: if local.is_some() {
                 LOCAL_PART_SIZE
             } else {
                 PART_SIZE
             },
+            local,
         })
-    }
-
-    /// Makes a written object durable. S3 acknowledges only durable writes;
-    /// on the local directory the file is flushed to disk, and so is every
-    /// folder from its own up to the store's root, since the upload may
-    /// have created any of them.
-    pub async fn sync(&self, key: &str) -> Result<(), ObjectError> {
-        let Some(root) = &self.local_dir else {
-            return Ok(());
-        };
-        let root = root.clone();
-        let path = root.join(key);
-        let io = |e: std::io::Error| {
-            ObjectError::Unavailable(object_store::Error::Generic {
-                store: "local",
-                source: Box::new(e),
-            })
-        };
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::File::open(&path)?.sync_all()?;
-            for folder in path.ancestors().skip(1) {
-                if !folder.starts_with(&root) {
-                    break;
-                }
-                std::fs::File::open(folder)?.sync_all()?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)
     }
 
     /// Reads an object as a stream of byte chunks. A local file is read
@@ -321,6 +295,46 @@ pub struct Upload {
     path: ObjectPath,
     state: UploadState,
     part_size: usize,
+    /// On a local directory, what to flush once the file is complete.
+    local: Option<LocalFlush>,
+}
+
+/// What makes a new local object durable: the file, and every folder from
+/// its own up to the store's root, since the upload may have created any of
+/// them (or another upload may have, without having flushed it yet).
+struct LocalFlush {
+    root: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl LocalFlush {
+    /// Flushes them all at once: the syncs share the file system's journal
+    /// commits, so this takes about as long as one.
+    async fn run(self) -> Result<(), ObjectError> {
+        let paths = std::iter::once(self.file.as_path()).chain(
+            self.file
+                .ancestors()
+                .skip(1)
+                .take_while(|folder| folder.starts_with(&self.root)),
+        );
+        let syncs = paths.map(|path| {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
+        });
+        for synced in futures::future::join_all(syncs).await {
+            synced
+                .map_err(|e| local_error(std::io::Error::other(e)))?
+                .map_err(local_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn local_error(e: std::io::Error) -> ObjectError {
+    ObjectError::Unavailable(object_store::Error::Generic {
+        store: "local",
+        source: Box::new(e),
+    })
 }
 
 enum UploadState {
@@ -352,7 +366,9 @@ impl Upload {
         Ok(())
     }
 
-    /// Completes the object.
+    /// Completes the object, durably: S3 acknowledges only durable writes;
+    /// on a local directory the file and its folders up to the store's root
+    /// are flushed to disk.
     pub async fn finish(self) -> Result<(), ObjectError> {
         match self.state {
             UploadState::Small(buffer) => {
@@ -364,7 +380,10 @@ impl Upload {
                 writer.finish().await?;
             }
         }
-        Ok(())
+        match self.local {
+            Some(flush) => flush.run().await,
+            None => Ok(()),
+        }
     }
 
     /// Abandons the upload.

@@ -143,7 +143,6 @@ async fn a_large_object_goes_to_the_local_directory_in_parts_and_streams_back_wh
         upload.write(piece).await.unwrap();
     }
     upload.finish().await.unwrap();
-    objects.sync(&key).await.unwrap();
     let mut stream = objects.stream(&key).await.unwrap();
     let mut back = Vec::new();
     let mut pieces = 0;
