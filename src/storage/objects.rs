@@ -274,9 +274,15 @@ impl FileReader {
         let (file, at) = (self.file.clone(), self.at);
         self.at += length as u64;
         self.next = Some(tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
-            let mut buffer = vec![0u8; length];
-            file.read_exact_at(&mut buffer, at)?;
+            use std::io::{Read, Seek};
+            // Pieces are read one after another, so the file's own position
+            // serves; read_to_end fills the buffer without zeroing it first.
+            let mut buffer = Vec::with_capacity(length);
+            (&*file).seek(std::io::SeekFrom::Start(at))?;
+            (&*file).take(length as u64).read_to_end(&mut buffer)?;
+            if buffer.len() < length {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
             Ok(buffer)
         }));
     }

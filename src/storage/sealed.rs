@@ -150,14 +150,18 @@ impl Opener {
         }
     }
 
-    /// Opens every chunk that is certainly not the last one.
-    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
-        self.pending.extend_from_slice(data);
+    /// Opens every chunk that is certainly not the last one. Each byte is
+    /// copied once, into `out`, and opened there; only a chunk split
+    /// between two calls waits in `pending`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
         if self.header.is_none() {
+            let take = (HEADER - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
             if self.pending.len() < HEADER {
                 return Ok(());
             }
-            let header: [u8; HEADER] = self.pending[..HEADER]
+            let header: [u8; HEADER] = self.pending[..]
                 .try_into()
                 .map_err(|_| SealError::Corrupt)?;
             if &header[..4] != MAGIC {
@@ -167,11 +171,27 @@ impl Opener {
                 return Err(SealError::Version);
             }
             self.header = Some(header);
-            self.pending.drain(..HEADER);
+            self.pending.clear();
         }
-        while self.pending.len() > CHUNK + TAG {
-            let mut chunk: Vec<u8> = self.pending.drain(..CHUNK + TAG).collect();
-            self.open_chunk(&mut chunk, false, out)?;
+        // At most this much is appended (sealed, before the tags go).
+        out.reserve(self.pending.len() + data.len());
+        while !data.is_empty() {
+            if self.pending.len() == CHUNK + TAG {
+                // A whole chunk with more data behind it is not the last one.
+                let start = out.len();
+                out.extend_from_slice(&self.pending);
+                self.pending.clear();
+                self.open_tail(out, start, false)?;
+            } else if self.pending.is_empty() && data.len() > CHUNK + TAG {
+                let start = out.len();
+                out.extend_from_slice(&data[..CHUNK + TAG]);
+                data = &data[CHUNK + TAG..];
+                self.open_tail(out, start, false)?;
+            } else {
+                let take = (CHUNK + TAG - self.pending.len()).min(data.len());
+                self.pending.extend_from_slice(&data[..take]);
+                data = &data[take..];
+            }
         }
         Ok(())
     }
@@ -181,25 +201,32 @@ impl Opener {
         if self.header.is_none() || self.pending.len() < TAG {
             return Err(SealError::Corrupt);
         }
-        let mut chunk = std::mem::take(&mut self.pending);
-        self.open_chunk(&mut chunk, true, out)
+        let start = out.len();
+        out.extend_from_slice(&self.pending);
+        self.open_tail(out, start, true)
     }
 
-    fn open_chunk(
-        &mut self,
-        chunk: &mut [u8],
-        last: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SealError> {
+    /// Opens the sealed chunk that `out` holds from `start` on, in place.
+    fn open_tail(&mut self, out: &mut Vec<u8>, start: usize, last: bool) -> Result<(), SealError> {
         let header = self.header.ok_or(SealError::Corrupt)?;
         let prefix: [u8; 7] = header[5..].try_into().map_err(|_| SealError::Corrupt)?;
-        let plain = self
-            .key
-            .open_in_place(nonce(&prefix, self.counter, last), Aad::from(header), chunk)
-            .map_err(|_| SealError::Corrupt)?;
-        out.extend_from_slice(plain);
-        self.counter = self.counter.checked_add(1).ok_or(SealError::Corrupt)?;
-        Ok(())
+        let opened = self.key.open_in_place(
+            nonce(&prefix, self.counter, last),
+            Aad::from(header),
+            &mut out[start..],
+        );
+        match opened {
+            Ok(plain) => {
+                let end = start + plain.len();
+                out.truncate(end);
+                self.counter = self.counter.checked_add(1).ok_or(SealError::Corrupt)?;
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(SealError::Corrupt)
+            }
+        }
     }
 }
 
@@ -368,11 +395,15 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             for step in [1000, CHUNK, 7 * CHUNK] {
                 let sealed = seal_all(&key, &data, step);
-                assert_eq!(
-                    open_all(&key, &sealed, 999).unwrap(),
-                    data,
-                    "len {len} step {step}"
-                );
+                // Read back in pieces smaller than a chunk, exactly one
+                // sealed chunk, just over one, and many chunks at once.
+                for read in [1, 999, CHUNK + TAG, CHUNK + TAG + 1, 1 << 20] {
+                    assert_eq!(
+                        open_all(&key, &sealed, read).unwrap(),
+                        data,
+                        "len {len} step {step} read {read}"
+                    );
+                }
             }
         }
     }
@@ -383,14 +414,20 @@ mod tests {
         let data = vec![1u8; 2 * CHUNK + 10];
         let sealed = seal_all(&key, &data, CHUNK);
         let truncated = &sealed[..HEADER + CHUNK + TAG];
-        assert!(
-            open_all(&key, truncated, 5000).is_err(),
-            "a stream cut at a chunk boundary"
-        );
-        let mut flipped = sealed.clone();
-        flipped[HEADER + 3] ^= 1;
-        assert!(open_all(&key, &flipped, 5000).is_err());
-        assert!(open_all(&[8u8; 32], &sealed, 5000).is_err());
+        for read in [5000, 1 << 20] {
+            assert!(
+                open_all(&key, truncated, read).is_err(),
+                "a stream cut at a chunk boundary"
+            );
+            let mut flipped = sealed.clone();
+            flipped[HEADER + 3] ^= 1;
+            assert!(open_all(&key, &flipped, read).is_err());
+            let mut last = sealed.clone();
+            let end = last.len() - 1;
+            last[end] ^= 1;
+            assert!(open_all(&key, &last, read).is_err(), "the last tag");
+            assert!(open_all(&[8u8; 32], &sealed, read).is_err());
+        }
         let mut future = sealed.clone();
         future[4] = 2;
         assert!(matches!(
