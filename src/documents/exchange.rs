@@ -444,13 +444,13 @@ where
     let mut sealed = Vec::with_capacity(FLUSH_BYTES + sealed::CHUNK);
     sealed.extend_from_slice(sealer.header());
     let mut scanner = Scanner::new();
-    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut hasher = Hasher::start();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| DocumentError::Incomplete(e.to_string()))?;
         if scanner.size() + chunk.len() as u64 > vault.limits.max_envelope_bytes {
             return Err(DocumentError::TooLarge(vault.limits.max_envelope_bytes));
         }
-        hasher.update(&chunk);
+        hasher.update(chunk.clone()).await;
         scanner
             .push(&chunk)
             .map_err(DocumentError::EnvelopeSyntax)?;
@@ -463,7 +463,67 @@ where
     sealer.finish(&mut sealed)?;
     upload.write(&sealed).await?;
     let scanned = scanner.finish().map_err(DocumentError::EnvelopeSyntax)?;
-    Ok((scanned, crate::pki::hex(hasher.finish().as_ref())))
+    Ok((scanned, hasher.finish().await))
+}
+
+/// The envelope's SHA-256, computed on a task of its own so that it runs
+/// beside the scanning and sealing (it costs more than both together).
+/// Pieces are handed over in batches of [`HASH_BATCH`] bytes.
+struct Hasher {
+    batch: Vec<Bytes>,
+    batched: usize,
+    pieces: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    digest: tokio::task::JoinHandle<String>,
+}
+
+/// Bytes handed to the hashing task at a time.
+const HASH_BATCH: usize = 256 * 1024;
+
+impl Hasher {
+    fn start() -> Hasher {
+        let (pieces, mut received) = tokio::sync::mpsc::channel::<Vec<Bytes>>(4);
+        let digest = tokio::spawn(async move {
+            let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+            while let Some(batch) = received.recv().await {
+                for piece in batch {
+                    context.update(&piece);
+                }
+            }
+            crate::pki::hex(context.finish().as_ref())
+        });
+        Hasher {
+            batch: Vec::new(),
+            batched: 0,
+            pieces,
+            digest,
+        }
+    }
+
+    async fn update(&mut self, piece: Bytes) {
+        self.batched += piece.len();
+        self.batch.push(piece);
+        if self.batched >= HASH_BATCH {
+            self.hand_over().await;
+        }
+    }
+
+    async fn hand_over(&mut self) {
+        self.batched = 0;
+        // The task ends only when the sender is dropped.
+        let _ = self.pieces.send(std::mem::take(&mut self.batch)).await;
+    }
+
+    /// The hex digest of everything handed over.
+    async fn finish(mut self) -> String {
+        self.hand_over().await;
+        drop(self.pieces);
+        match self.digest.await {
+            Ok(digest) => digest,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: no digest matches, nothing is stored.
+            Err(_) => String::new(),
+        }
+    }
 }
 
 /// Removes an object that did not become a document, and its pending record.
