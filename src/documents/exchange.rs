@@ -528,7 +528,7 @@ impl Hasher {
 
 /// Removes an object that did not become a document, and its pending record.
 async fn discard(vault: &Vault, object_key: &str) {
-    match vault.objects.delete(object_key).await {
+    match vault.objects.delete_upload(object_key).await {
         Ok(()) => {
             if let Err(e) = store::forget_upload(&vault.db, object_key).await {
                 tracing::warn!(error = %e, object_key, "pending upload left for the sweep");
@@ -647,7 +647,7 @@ pub async fn sweep(
     let stale = store::stale_uploads(db, before.unix_timestamp()).await?;
     let mut swept = 0;
     for key in stale {
-        objects.delete(&key).await?;
+        objects.delete_upload(&key).await?;
         store::forget_upload(db, &key).await?;
         swept += 1;
     }

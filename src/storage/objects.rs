@@ -209,6 +209,53 @@ impl Objects {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Deletes what an upload that never completed may have left: the
+    /// object, and on a local directory the staging files (`key#1`, …) of a
+    /// multipart upload cut off by a stop of the broker. (On S3, an
+    /// unfinished multipart upload is the bucket's lifecycle rule's to
+    /// abort; see the README.)
+    pub async fn delete_upload(&self, key: &str) -> Result<(), ObjectError> {
+        self.delete(key).await?;
+        let Some(root) = &self.local_dir else {
+            return Ok(());
+        };
+        let file = root.join(key);
+        tokio::task::spawn_blocking(move || remove_staging_files(&file))
+            .await
+            .map_err(|e| local_error(std::io::Error::other(e)))?
+            .map_err(local_error)
+    }
+}
+
+/// Removes the staging files object_store writes beside `file` during a
+/// multipart upload: `<name>#<number>`.
+fn remove_staging_files(file: &std::path::Path) -> std::io::Result<()> {
+    let (Some(folder), Some(name)) = (file.parent(), file.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!("{}#", name.to_string_lossy());
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let entry_name = entry.file_name();
+        let entry_name = entry_name.to_string_lossy();
+        let staged = entry_name
+            .strip_prefix(&prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if staged {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Size of each read from the local directory: one chunk of it is in

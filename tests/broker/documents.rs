@@ -27,6 +27,7 @@ crate::on_both_databases!(
     an_oversize_envelope_is_refused_before_its_body_is_read,
     an_upload_that_never_completes_is_invisible_and_swept,
     an_upload_swept_while_in_flight_never_becomes_a_document,
+    an_upload_cut_off_by_a_stop_of_the_broker_leaves_nothing_after_the_sweep,
 );
 
 type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
@@ -954,4 +955,47 @@ async fn an_upload_swept_while_in_flight_never_becomes_a_document(backend: Backe
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
+}
+
+/// A broker stopped in the middle of a multipart upload to its local
+/// directory leaves the upload's pending record and the staging files of
+/// the parts written so far; the sweep removes them all, and nothing else.
+async fn an_upload_cut_off_by_a_stop_of_the_broker_leaves_nothing_after_the_sweep(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let key = format!(
+        "envelopes/case-{}/doc-{}/{}",
+        common::random_hex(4),
+        common::random_hex(4),
+        common::random_hex(12)
+    );
+    sqlx::query("insert into pending_upload (object_key, started_epoch) values ($1, $2)")
+        .bind(&key)
+        .bind(0i64)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let file = app.data_dir().join("objects").join(&key);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let staged: Vec<std::path::PathBuf> = (1..=2)
+        .map(|n| std::path::PathBuf::from(format!("{}#{n}", file.display())))
+        .collect();
+    for path in &staged {
+        std::fs::write(path, b"sealed part").unwrap();
+    }
+    let neighbour = std::path::PathBuf::from(format!("{}7#1", file.display()));
+    std::fs::write(&neighbour, b"another upload's part").unwrap();
+
+    let swept = exchange::sweep(
+        &app.db,
+        &app.state_objects(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(app.pending_uploads().await, 0);
+    assert!(staged.iter().all(|p| !p.exists()), "{staged:?}");
+    assert!(neighbour.exists(), "only this upload's staging files go");
 }
