@@ -190,7 +190,11 @@ pub async fn submit(
     } = match read_submission(&state, &caller, &case, request.headers()).await {
         Ok(read) => read,
         Err(error) => {
-            reject(&state, &caller, format!("case:{case}"), &error).await;
+            // The path is the caller's own text: only a well-formed id goes on record.
+            let resource = CaseId::parse(&case)
+                .map(|id| format!("case:{id}"))
+                .unwrap_or_else(|_| "case:(malformed id)".into());
+            reject(&state, &caller, resource, &error).await;
             return Err(error);
         }
     };
