@@ -321,13 +321,47 @@ async fn read_submission(
     })
 }
 
-/// Audits a refused submission, with the stable code it was answered with.
+/// How a document named in a request path goes on record: by its id if
+/// the id is well formed.
+fn document_resource(raw: &str) -> String {
+    DocumentId::parse(raw)
+        .map(|id| format!("document:{id}"))
+        .unwrap_or_else(|_| "document:(malformed id)".into())
+}
+
+/// Audits a submission that did not become a document, with the stable
+/// code it was answered with.
 async fn reject(state: &AppState, caller: &Caller, resource: String, error: &ApiError) {
+    record_refusal(state, caller, "DocumentRejected", resource, error).await;
+}
+
+/// Audits a read or share refused for what it asked (a client error), with
+/// the stable code it was answered with. (Refusals by the policy are on
+/// record as its decisions; callers do not pass those here.)
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource: String,
+    error: &ApiError,
+) {
+    if error.status().is_client_error() {
+        record_refusal(state, caller, action, resource, error).await;
+    }
+}
+
+async fn record_refusal(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource: String,
+    error: &ApiError,
+) {
     let rejected = AuditEvent {
         at: state.now(),
         request_id: caller.request_id.clone(),
         principal: format!("party:{}", caller.party.id),
-        action: "DocumentRejected".into(),
+        action: action.into(),
         resource,
         outcome: Outcome::Deny,
         policy_ids: Vec::new(),
@@ -335,7 +369,7 @@ async fn reject(state: &AppState, caller: &Caller, resource: String, error: &Api
         detail: json!({ "code": error.code() }),
     };
     if let Err(e) = audit::append(state.db.pool(), &rejected).await {
-        tracing::warn!(error = %e, "could not record a rejected submission");
+        tracing::warn!(error = %e, action, "could not record a refused request");
     }
 }
 
@@ -506,17 +540,27 @@ pub async fn envelope(
     Path(raw): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let purpose = purpose_of(query_value(&query, "purpose")?)?;
-    let doc = find_document(&state, &raw).await?;
-    let (facts, recipients, consents) = tokio::join!(
-        document_facts(&state, &doc),
-        store::recipients(&state.db, &doc.id),
-        SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
-    );
-    let (facts, recipients) = (facts?, recipients?);
+    let read = async {
+        let purpose = purpose_of(query_value(&query, "purpose")?)?;
+        let doc = find_document(&state, &raw).await?;
+        let (facts, recipients, consents) = tokio::join!(
+            document_facts(&state, &doc),
+            store::recipients(&state.db, &doc.id),
+            SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+        );
+        Ok::<_, ApiError>((purpose, doc, facts?, recipients?, consents?))
+    };
+    let (purpose, doc, facts, recipients, consents) = match read.await {
+        Ok(read) => read,
+        Err(error) => {
+            let resource = document_resource(&raw);
+            refused(&state, &caller, "DocumentReadRejected", resource, &error).await;
+            return Err(error);
+        }
+    };
     let recipient = recipients.iter().any(|r| r.party == caller.party.id);
     let now = state.now();
-    let consent = consents?.facts(purpose, doc.document_type, Some(&caller.party), &now);
+    let consent = consents.facts(purpose, doc.document_type, Some(&caller.party), &now);
     // The object opens (on S3 the GET goes out) while the policy decides
     // and the read's evidence, the decision with the consents it uses, is
     // committed; no byte leaves before that commit.
@@ -568,27 +612,38 @@ pub async fn share(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<ShareRequest>,
 ) -> Result<(StatusCode, Json<ShareAnswer>), ApiError> {
-    let purpose = purpose_of(&body.purpose)?;
-    let (doc, facts) = document(&state, &raw).await?;
-    let party_id = PartyId::parse(&body.party)?;
-    let party = parties::find(&state.db, &party_id)
-        .await?
-        .ok_or_else(|| ApiError::invalid("unknown_party", PartyError::NotFound(party_id)))?;
-    let holder = is_recipient(&state, &doc, &caller.party.id).await?;
-    let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
-        .await?
-        .facts(purpose, doc.document_type, Some(&party), &state.now());
-    let entitled = party.is_active()
-        && state
-            .policy
-            .current()
-            .decide(
-                &party,
-                Action::ReceiveDocument,
-                &Resource::Case(&facts.case),
-                exchange::receive_context(doc.document_type, purpose, &consent),
-            )?
-            .allowed;
+    let asked = async {
+        let purpose = purpose_of(&body.purpose)?;
+        let (doc, facts) = document(&state, &raw).await?;
+        let party_id = PartyId::parse(&body.party)?;
+        let party = parties::find(&state.db, &party_id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("unknown_party", PartyError::NotFound(party_id)))?;
+        let holder = is_recipient(&state, &doc, &caller.party.id).await?;
+        let consent = SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+            .await?
+            .facts(purpose, doc.document_type, Some(&party), &state.now());
+        let entitled = party.is_active()
+            && state
+                .policy
+                .current()
+                .decide(
+                    &party,
+                    Action::ReceiveDocument,
+                    &Resource::Case(&facts.case),
+                    exchange::receive_context(doc.document_type, purpose, &consent),
+                )?
+                .allowed;
+        Ok::<_, ApiError>((purpose, doc, facts, party, holder, consent, entitled))
+    };
+    let (purpose, doc, facts, party, holder, consent, entitled) = match asked.await {
+        Ok(asked) => asked,
+        Err(error) => {
+            let resource = document_resource(&raw);
+            refused(&state, &caller, "DocumentShareRejected", resource, &error).await;
+            return Err(error);
+        }
+    };
     let context = json!({
         "purpose": purpose.as_str(),
         "is_recipient": holder,
@@ -599,7 +654,7 @@ pub async fn share(
     let proof = caller
         .authorize_move::<ShareDocument>(&state, Resource::Document(&facts), context, &consent)
         .await?;
-    let added = exchange::share(
+    let added = match exchange::share(
         &state.vault,
         &proof,
         &doc,
@@ -607,7 +662,16 @@ pub async fn share(
         body.entry,
         state.clock.now(),
     )
-    .await?;
+    .await
+    {
+        Ok(added) => added,
+        Err(e) => {
+            let error = ApiError::from(e);
+            let resource = format!("document:{}", doc.id);
+            refused(&state, &caller, "DocumentShareRejected", resource, &error).await;
+            return Err(error);
+        }
+    };
     Ok((
         StatusCode::CREATED,
         Json(ShareAnswer {

@@ -28,6 +28,7 @@ crate::on_both_databases!(
     an_upload_that_never_completes_is_invisible_and_swept,
     an_upload_swept_while_in_flight_never_becomes_a_document,
     an_upload_cut_off_by_a_stop_of_the_broker_leaves_nothing_after_the_sweep,
+    refused_reads_are_on_record_with_their_codes,
 );
 
 type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
@@ -665,6 +666,85 @@ async fn a_share_to_a_party_not_entitled_is_refused(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403));
+    let err = app
+        .client("iom-tirana")
+        .share(&doc, "nobody-here", "best_interest_assessment", &entry)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("unknown_party"))
+    );
+
+    // Refusals for what was asked are on record with their codes, beside
+    // the policy's own refusals (its decisions).
+    let events = audit::recent(&app.db, 100).await.unwrap();
+    let codes = |action: &str| {
+        let mut codes: Vec<String> = events
+            .iter()
+            .filter(|(_, e)| e.action == action)
+            .map(|(_, e)| e.detail["code"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(
+        codes("DocumentShareRejected"),
+        ["recipient_not_in_plan", "unknown_party"]
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(_, e)| e.action == "ShareDocument" && e.outcome == Outcome::Deny)
+            .count(),
+        2,
+        "Dakar as recipient, Dakar as holder"
+    );
+}
+
+async fn refused_reads_are_on_record_with_their_codes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_case, doc) = assessed_case(&app).await;
+    let reader = app.client("comune-torino");
+    let err = reader
+        .envelope("doc-aaaaaaaaaaaaaaaaaaaaaaaaaa", "best_interest_assessment")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let err = reader.envelope(&doc, "no_such_purpose").await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    let err = app
+        .client("iom-dakar")
+        .envelope(&doc, "best_interest_assessment")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403));
+
+    let events = audit::recent(&app.db, 100).await.unwrap();
+    let mut rejected: Vec<(String, String)> = events
+        .iter()
+        .filter(|(_, e)| e.action == "DocumentReadRejected")
+        .map(|(_, e)| {
+            (
+                e.resource.clone(),
+                e.detail["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected.iter().all(|(_, code)| !code.is_empty()));
+    assert!(rejected
+        .iter()
+        .any(|(resource, _)| resource == &format!("document:{doc}")));
+    // The policy's refusal is its decision, not recorded twice.
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(_, e)| e.action == "ReadDocument" && e.outcome == Outcome::Deny)
+            .count(),
+        1
+    );
 }
 
 async fn a_correction_supersedes_and_both_versions_are_kept(backend: Backend) {
