@@ -12,6 +12,10 @@ pub mod log;
 pub mod merkle;
 pub mod verify;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -96,6 +100,30 @@ impl AuditEvent {
     }
 }
 
+tokio::task_local! {
+    /// Set when a refusal goes on record while serving one request.
+    static REFUSAL_RECORDED: Arc<AtomicBool>;
+}
+
+/// Runs `work`, the serving of one request, and says whether it put a
+/// refusal on record: the HTTP layer records a refused request that nobody
+/// recorded, and must not record one twice. Every refusal is written on its
+/// own, never in a transaction that could roll back, so a refusal noted here
+/// is on record.
+pub async fn noting_refusals<F: Future>(work: F) -> (F::Output, bool) {
+    let recorded = Arc::new(AtomicBool::new(false));
+    let output = REFUSAL_RECORDED.scope(recorded.clone(), work).await;
+    (output, recorded.load(Ordering::Relaxed))
+}
+
+fn note_refusals(events: &[AuditEvent]) {
+    if events.iter().any(|e| e.outcome == Outcome::Deny) {
+        // Outside a request's scope (the CLI, background work) there is
+        // nobody to tell.
+        let _ = REFUSAL_RECORDED.try_with(|recorded| recorded.store(true, Ordering::Relaxed));
+    }
+}
+
 /// Appends an event, inside the caller's transaction when given one.
 pub async fn append<'e, E>(executor: E, event: &AuditEvent) -> Result<(), DbError>
 where
@@ -125,6 +153,7 @@ where
     .bind(event.detail.to_string())
     .fetch_one(executor)
     .await?;
+    note_refusals(std::slice::from_ref(event));
     Ok(seq)
 }
 
@@ -173,6 +202,7 @@ where
             .bind(event.detail.to_string());
     }
     query.execute(executor).await?;
+    note_refusals(events);
     Ok(())
 }
 

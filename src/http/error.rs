@@ -171,6 +171,9 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let mut response = (status, axum::Json(self.problem())).into_response();
+        response
+            .extensions_mut()
+            .insert(super::refusal::ProblemCode(self.code()));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -15,12 +15,13 @@ pub mod metrics;
 pub mod notices;
 mod openapi;
 mod ops;
+mod refusal;
 pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -39,7 +40,6 @@ pub use error::ApiError;
 
 use crate::app::AppState;
 use crate::policy::Action;
-use metrics::Metrics;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,7 +492,14 @@ pub fn router(state: AppState) -> Router {
     let document = Arc::new(openapi::document(&specs));
     let mut router = Router::new();
     for (spec, handler) in routes() {
-        let track = middleware::from_fn_with_state((spec.action, state.metrics.clone()), track);
+        let track = middleware::from_fn_with_state(
+            Tracked {
+                action: spec.action,
+                access: spec.access,
+                state: state.clone(),
+            },
+            track,
+        );
         router = router.route(spec.path, handler.layer(track));
     }
     router
@@ -520,16 +527,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Records the action of the route for the handlers and counts the answer.
-async fn track(
-    State((action, metrics)): State<(Action, Arc<Metrics>)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    request.extensions_mut().insert(action);
+/// What [`track`] knows of its route.
+#[derive(Clone)]
+struct Tracked {
+    action: Action,
+    access: Access,
+    state: AppState,
+}
+
+/// Records the action of the route for the handlers, counts the answer,
+/// and puts a refusal on record if nothing on the way did.
+async fn track(State(route): State<Tracked>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let params = RawPathParams::from_request_parts(&mut parts, &())
+        .await
+        .ok();
+    let asked = refusal::Asked::of(&parts, params.as_ref());
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(route.action);
     let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.record(action.name(), response.status().as_u16(), started.elapsed());
+    let (response, recorded) = crate::audit::noting_refusals(next.run(request)).await;
+    refusal::record_if_unrecorded(
+        &route.state,
+        route.action,
+        route.access,
+        asked,
+        refusal::Answered::of(&response),
+        recorded,
+    )
+    .await;
+    route.state.metrics.record(
+        route.action.name(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

@@ -539,11 +539,155 @@ async fn who_read_my_data_lists_every_access_with_purpose_basis_and_outcome(back
     assert!(text(&out).contains("[legal_obligation]"), "{}", text(&out));
 }
 
+/// Every refused request is on record exactly once, whoever refused it: the
+/// policy (its decision), authentication, or the broker for what was asked
+/// (`RequestRefused`, naming the route's action and the answer's code).
+async fn every_refused_request_is_on_record_once_with_its_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let (municipality, ministry, stranger) = (
+        app.client("comune-torino"),
+        app.client("ministry-labour"),
+        app.client("iom-dakar"),
+    );
+    let json = |client: &ponte::client::Client, method: reqwest::Method, path: &str, body: &str| {
+        client
+            .http()
+            .request(method, client.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+    };
+    let cases = [
+        (
+            json(&municipality, reqwest::Method::POST, "/v1/cases", "{"),
+            (
+                "RequestRefused",
+                "party:comune-torino",
+                "broker",
+                "invalid_json",
+            ),
+        ),
+        (
+            json(
+                &municipality,
+                reqwest::Method::POST,
+                "/v1/cases",
+                r#"{"country": 42}"#,
+            ),
+            (
+                "RequestRefused",
+                "party:comune-torino",
+                "broker",
+                "invalid_body",
+            ),
+        ),
+        (
+            json(
+                &stranger,
+                reqwest::Method::GET,
+                "/v1/notices/no-such-notice",
+                "",
+            ),
+            (
+                "RequestRefused",
+                "party:iom-dakar",
+                "notice:no-such-notice",
+                "notice_not_found",
+            ),
+        ),
+        (
+            json(
+                &stranger,
+                reqwest::Method::GET,
+                "/v1/notices/Mario%20Rossi",
+                "",
+            ),
+            (
+                "RequestRefused",
+                "party:iom-dakar",
+                "notice:(malformed id)",
+                "notice_not_found",
+            ),
+        ),
+        (
+            json(
+                &ministry,
+                reqwest::Method::POST,
+                &format!("/v1/cases/{case}/transitions"),
+                r#"{"to": "closed"}"#,
+            ),
+            (
+                "RequestRefused",
+                "party:ministry-labour",
+                &*format!("case:{case}"),
+                "invalid_transition",
+            ),
+        ),
+        (
+            // The policy refuses: its decision is the record.
+            json(
+                &stranger,
+                reqwest::Method::GET,
+                &format!("/v1/cases/{case}"),
+                "",
+            ),
+            ("ReadCase", "party:iom-dakar", &*format!("case:{case}"), ""),
+        ),
+        (
+            // Authentication refuses: its refusal is the record.
+            json(&app.anonymous(), reqwest::Method::GET, "/v1/me", ""),
+            ("ReadMe", "anonymous", "broker", ""),
+        ),
+    ];
+    let mut answered = Vec::new();
+    for (request, expected) in cases {
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{expected:?}: {}",
+            response.status()
+        );
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        answered.push((id, expected));
+    }
+    let events = audit_mod::recent(&app.db, 500).await.unwrap();
+    for (id, (action, principal, resource, code)) in answered {
+        let on_record: Vec<&AuditEvent> = events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| {
+                e.request_id.as_deref() == Some(&id) && e.outcome == audit_mod::Outcome::Deny
+            })
+            .collect();
+        assert_eq!(on_record.len(), 1, "{action} {resource}: {on_record:?}");
+        let event = on_record[0];
+        assert_eq!(
+            (
+                event.action.as_str(),
+                event.principal.as_str(),
+                event.resource.as_str()
+            ),
+            (action, principal, resource)
+        );
+        if action == "RequestRefused" {
+            assert_eq!(event.detail["code"], code, "{event:?}");
+        }
+    }
+    assert!(
+        verify_log(&app).await.ok(),
+        "the refusals are leaves like any event"
+    );
+}
+
 on_both_databases!(
     every_event_is_a_leaf_with_proofs_that_verify,
     tampering_with_the_stored_log_is_reported_by_index,
     a_witness_notices_a_rewritten_history,
     who_read_my_data_lists_every_access_with_purpose_basis_and_outcome,
+    every_refused_request_is_on_record_once_with_its_code,
 );
 
 /// Two replicas on one PostgreSQL append and integrate at once: every event
