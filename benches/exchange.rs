@@ -283,6 +283,9 @@ async fn main() {
                 .with_region("us-east-1")
                 .with_access_key_id(&s3.key_id)
                 .with_secret_access_key(&s3.secret)
+                // The broker's own setting (its objects are sealed), so
+                // the baseline writes the bytes the way the broker does.
+                .with_unsigned_payload(true)
                 .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
                 .build()
                 .unwrap(),
