@@ -53,20 +53,38 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 /// Reads a variable the test command (scripts/test) sets; fails loudly without it.
-/// Runs the jwcrypto party (`tests/interop/jwcrypto_party.py`, a party
-/// whose JOSE library is not ours) with `args`; its standard output.
-pub fn jwcrypto<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let out = std::process::Command::new("python3")
-        .arg(manifest_dir().join("tests/interop/jwcrypto_party.py"))
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "jwcrypto party failed (needs `pip install jwcrypto`, which .ci/run does):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// A JOSE library that is not ours, driven as a party through a script in
+/// `tests/interop/` (same commands for each).
+#[derive(Debug, Clone, Copy)]
+pub enum OtherJose {
+    /// jwcrypto (Python, on `cryptography`): `jwcrypto_party.py`.
+    Jwcrypto,
+    /// panva/jose (Node, on WebCrypto): `jose_party.mjs`.
+    NodeJose,
+}
+
+impl OtherJose {
+    pub const ALL: [OtherJose; 2] = [OtherJose::Jwcrypto, OtherJose::NodeJose];
+
+    /// Runs the party with `args`; its standard output.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(self, args: &[S]) -> String {
+        let interop = manifest_dir().join("tests/interop");
+        let (program, script, needs) = match self {
+            OtherJose::Jwcrypto => ("python3", "jwcrypto_party.py", "`pip install jwcrypto`"),
+            OtherJose::NodeJose => ("node", "jose_party.mjs", "`npm ci` in tests/interop"),
+        };
+        let out = std::process::Command::new(program)
+            .arg(interop.join(script))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs ({needs}, which .ci/run does): {e}"));
+        assert!(
+            out.status.success(),
+            "{self:?} party failed (needs {needs}, which .ci/run does):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
 }
 
 pub fn required_env(name: &str) -> String {

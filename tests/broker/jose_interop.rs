@@ -1,6 +1,7 @@
 //! Our JOSE profile against independent implementations, in both
 //! directions: josekit (on OpenSSL) for every algorithm and curve of the
-//! profile, and jwcrypto (Python) for whole documents as parties seal them.
+//! profile, and jwcrypto (Python) and panva/jose (Node) for whole documents
+//! as parties seal them.
 
 use josekit::jwe::{JweHeader, JweHeaderSet, ECDH_ES_A256KW};
 use josekit::jws::{EdDSA, JwsHeader, JwsHeaderSet, ES256};
@@ -149,11 +150,12 @@ fn josekit_envelopes_validate_and_decrypt_with_ours() {
     }
 }
 
-// A second independent implementation: jwcrypto (Python, on `cryptography`),
-// driven through tests/interop/jwcrypto_party.py, for whole documents as
-// parties exchange them (a signed document inside a multi-recipient envelope).
+// Two more independent implementations, jwcrypto (Python, on
+// `cryptography`) and panva/jose (Node, on WebCrypto), driven as parties
+// through the scripts in tests/interop/, for whole documents as parties
+// exchange them (a signed document inside a multi-recipient envelope).
 
-use crate::common::jwcrypto;
+use crate::common::OtherJose;
 
 fn key_file(dir: &std::path::Path, key: &Jwk) -> std::path::PathBuf {
     let path = dir.join(format!("{}.jwk", key.kid));
@@ -162,7 +164,7 @@ fn key_file(dir: &std::path::Path, key: &Jwk) -> std::path::PathBuf {
 }
 
 #[test]
-fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
+fn documents_we_seal_open_with_other_jose_libraries_for_every_recipient() {
     use ponte::documents::party::{self, Draft};
     let dir = tempfile::tempdir().unwrap();
     let recipients = encryption_keys();
@@ -182,8 +184,11 @@ fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
         let envelope = dir.path().join("envelope.json");
         std::fs::write(&envelope, &prepared.envelope).unwrap();
         let author_file = key_file(dir.path(), &author.public());
-        for recipient in &recipients {
-            let opened: serde_json::Value = serde_json::from_str(&jwcrypto(&[
+        for (library, recipient) in OtherJose::ALL
+            .into_iter()
+            .flat_map(|library| recipients.iter().map(move |r| (library, r)))
+        {
+            let opened: serde_json::Value = serde_json::from_str(&library.run(&[
                 "open".as_ref(),
                 envelope.as_os_str(),
                 key_file(dir.path(), recipient).as_os_str(),
@@ -191,11 +196,15 @@ fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
             ]
                 as &[&std::ffi::OsStr]))
             .unwrap();
-            assert_eq!(opened["media_type"], "application/pdf", "{}", author.alg);
+            assert_eq!(
+                opened["media_type"], "application/pdf",
+                "{library:?}, {}",
+                author.alg
+            );
             assert_eq!(
                 opened["document_hex"].as_str().unwrap(),
                 ponte::pki::hex(&document),
-                "author {}, recipient {:?}",
+                "{library:?}: author {}, recipient {:?}",
                 author.alg,
                 recipient.crv
             );
@@ -204,16 +213,19 @@ fn documents_we_seal_open_with_jwcrypto_for_every_recipient() {
 }
 
 #[test]
-fn documents_jwcrypto_seals_pass_our_profile_and_open_with_ours() {
+fn documents_other_jose_libraries_seal_pass_our_profile_and_open_with_ours() {
     use ponte::jose::jwe::Recipient;
     let dir = tempfile::tempdir().unwrap();
     let recipients = encryption_keys();
     let document = b"social report from the municipality".repeat(40);
     let document_file = dir.path().join("document.bin");
     std::fs::write(&document_file, &document).unwrap();
-    for author in signing_keys() {
+    for (library, author) in OtherJose::ALL
+        .into_iter()
+        .flat_map(|library| signing_keys().into_iter().map(move |k| (library, k)))
+    {
         // One recipient and two: jwcrypto writes the flattened syntax for
-        // one, which the party script turns into the general syntax.
+        // one, which its party script turns into the general syntax.
         for count in [1, 2] {
             let mut args: Vec<std::ffi::OsString> = vec![
                 "seal".into(),
@@ -224,7 +236,7 @@ fn documents_jwcrypto_seals_pass_our_profile_and_open_with_ours() {
             for recipient in &recipients[..count] {
                 args.push(key_file(dir.path(), &recipient.public()).into());
             }
-            let envelope = jwcrypto(&args);
+            let envelope = library.run(&args);
             let jwe = Jwe::parse(envelope.trim().as_bytes()).unwrap();
             let kids = jwe.validate(8).unwrap();
             assert_eq!(kids.len(), count);
@@ -237,7 +249,7 @@ fn documents_jwcrypto_seals_pass_our_profile_and_open_with_ours() {
                 let verified = jws::verify_compact(&inner, &[author.public()][..]).unwrap();
                 assert_eq!(
                     verified.payload, document,
-                    "{} / {:?}",
+                    "{library:?}: {} / {:?}",
                     author.alg, recipient.crv
                 );
                 assert_eq!(verified.header["cty"], "text/plain");

@@ -1,0 +1,64 @@
+// A party whose JOSE library is panva/jose (Node, on WebCrypto and
+// node:crypto), not ours: a second interoperability oracle of
+// tests/broker/jose_interop.rs, beside jwcrypto_party.py, with the same
+// commands.
+//
+//   seal DOCUMENT MEDIA_TYPE AUTHOR_PRIVATE_JWK RECIPIENT_PUBLIC_JWK...
+//       Signs DOCUMENT (compact JWS, EdDSA or ES256 by the key, `cty` the
+//       media type), encrypts the JWS to every recipient (ECDH-ES+A256KW,
+//       A256GCM, `cty` JOSE) and prints the general JSON JWE.
+//   open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
+//       Decrypts the JWE, verifies the inner JWS and prints
+//       {"media_type", "document_hex"}.
+//
+// Key arguments are files holding one JWK each. Needs `npm ci` in this
+// folder (.ci/run does it).
+import { readFileSync } from "node:fs";
+import * as jose from "jose";
+
+const jwkOf = (path) => JSON.parse(readFileSync(path, "utf8"));
+
+async function seal(document, mediaType, authorPath, recipientPaths) {
+  const payload = readFileSync(document);
+  const author = jwkOf(authorPath);
+  const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
+  const inner = await new jose.CompactSign(payload)
+    .setProtectedHeader({ alg, kid: author.kid, cty: mediaType })
+    .sign(await jose.importJWK(author, alg));
+  const outer = new jose.GeneralEncrypt(new TextEncoder().encode(inner))
+    .setProtectedHeader({ enc: "A256GCM", cty: "JOSE" });
+  for (const path of recipientPaths) {
+    const r = jwkOf(path);
+    outer
+      .addRecipient(await jose.importJWK(r, "ECDH-ES+A256KW"))
+      .setUnprotectedHeader({ alg: "ECDH-ES+A256KW", kid: r.kid });
+  }
+  process.stdout.write(JSON.stringify(await outer.encrypt()));
+}
+
+async function open(envelopePath, recipientPath, authorPath) {
+  const envelope = JSON.parse(readFileSync(envelopePath, "utf8"));
+  const recipient = jwkOf(recipientPath);
+  const author = jwkOf(authorPath);
+  const { plaintext, protectedHeader } = await jose.generalDecrypt(
+    envelope,
+    await jose.importJWK(recipient, "ECDH-ES+A256KW"),
+  );
+  if (protectedHeader.cty !== "JOSE") throw new Error("outer cty is not JOSE");
+  const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
+  const inner = await jose.compactVerify(
+    new TextDecoder().decode(plaintext),
+    await jose.importJWK(author, alg),
+  );
+  process.stdout.write(
+    JSON.stringify({
+      media_type: inner.protectedHeader.cty,
+      document_hex: Buffer.from(inner.payload).toString("hex"),
+    }),
+  );
+}
+
+const [command, ...args] = process.argv.slice(2);
+if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3));
+else if (command === "open") await open(args[0], args[1], args[2]);
+else { console.error(`unknown command ${command}`); process.exit(2); }
