@@ -164,13 +164,19 @@ impl Jwe {
     pub fn decrypt(&self, key: &Jwk) -> Result<Vec<u8>, JoseError> {
         self.validate(usize::MAX)?;
         let cek = self.content_key(key)?;
+        self.open_content(&cek)
+    }
+
+    /// The content layer: A256GCM under the content key, the protected
+    /// header (and `aad`) authenticated.
+    fn open_content(&self, cek: &[u8; 32]) -> Result<Vec<u8>, JoseError> {
         let mut in_out = b64_member("ciphertext", &self.ciphertext)?;
         in_out.extend(b64_member("tag", &self.tag)?);
         let iv: [u8; 12] = b64_member("iv", &self.iv)?
             .try_into()
             .map_err(|_| JoseError::Decrypt)?;
         let gcm = LessSafeKey::new(
-            UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?,
+            UnboundKey::new(&aead::AES_256_GCM, cek).map_err(|_| JoseError::Decrypt)?,
         );
         let plaintext = gcm
             .open_in_place(
@@ -216,9 +222,29 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Jwk], cty: Option<&str>) -> Resul
         .iter()
         .map(|r| wrap_key(&cek, r))
         .collect::<Result<Vec<_>, _>>()?;
-    let gcm = LessSafeKey::new(
-        UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| JoseError::Decrypt)?,
-    );
+    let (ciphertext, tag) = seal_content(&cek, iv, &protected, plaintext)?;
+    Ok(Jwe {
+        protected,
+        unprotected: None,
+        recipients: entries,
+        aad: None,
+        iv: b64(&iv),
+        ciphertext: b64(&ciphertext),
+        tag: b64(&tag),
+    })
+}
+
+/// The content layer: A256GCM under the content key with the encoded
+/// protected header as additional authenticated data (RFC 7516 section 5.1
+/// steps 14–15); the ciphertext and the tag.
+fn seal_content(
+    cek: &[u8; 32],
+    iv: [u8; 12],
+    protected: &str,
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), JoseError> {
+    let gcm =
+        LessSafeKey::new(UnboundKey::new(&aead::AES_256_GCM, cek).map_err(|_| JoseError::Decrypt)?);
     let mut in_out = plaintext.to_vec();
     let tag = gcm
         .seal_in_place_separate_tag(
@@ -227,15 +253,7 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Jwk], cty: Option<&str>) -> Resul
             &mut in_out,
         )
         .map_err(|_| JoseError::Decrypt)?;
-    Ok(Jwe {
-        protected,
-        unprotected: None,
-        recipients: entries,
-        aad: None,
-        iv: b64(&iv),
-        ciphertext: b64(&in_out),
-        tag: b64(tag.as_ref()),
-    })
+    Ok((in_out, tag.as_ref().to_vec()))
 }
 
 /// Wraps the content key for one recipient with a fresh ephemeral key.
@@ -360,6 +378,65 @@ fn derive_kek(z: &[u8], header: &Map<String, Value>) -> Result<[u8; 32], JoseErr
 mod tests {
     use super::*;
     use crate::jose::b64_decode;
+
+    /// RFC 7520's published vectors (see `testdata/rfc7520.json`).
+    fn rfc7520(section: &str) -> Value {
+        let all: Value = serde_json::from_str(include_str!("testdata/rfc7520.json")).unwrap();
+        all[section].clone()
+    }
+
+    fn rfc7520_envelope(section: &str) -> Jwe {
+        Jwe::parse(rfc7520(section)["json"].to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn rfc7520_5_2_a256gcm_content_layer_in_both_directions() {
+        // Section 5.2 wraps its content key with RSA-OAEP, which the profile
+        // refuses, but its content layer is exactly the profile's A256GCM.
+        let vector = rfc7520("5.2");
+        let envelope = rfc7520_envelope("5.2");
+        let cek: [u8; 32] = b64_decode(vector["cek"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let plaintext = vector["plaintext"].as_str().unwrap().as_bytes();
+        assert_eq!(envelope.open_content(&cek).unwrap(), plaintext);
+        let iv: [u8; 12] = b64_decode(&envelope.iv).unwrap().try_into().unwrap();
+        let (ciphertext, tag) = seal_content(&cek, iv, &envelope.protected, plaintext).unwrap();
+        assert_eq!(b64(&ciphertext), envelope.ciphertext);
+        assert_eq!(b64(&tag), envelope.tag);
+        // One changed byte of the authenticated header and nothing opens.
+        let mut tampered = envelope.clone();
+        tampered.protected.replace_range(0..1, "f");
+        assert!(matches!(
+            tampered.open_content(&cek),
+            Err(JoseError::Decrypt)
+        ));
+        assert!(matches!(
+            envelope.validate(16),
+            Err(JoseError::UnsupportedAlg(alg)) if alg == "RSA-OAEP"
+        ));
+    }
+
+    #[test]
+    fn rfc7520_envelopes_outside_the_profile_are_parsed_and_refused_naming_why() {
+        // General JSON as the cookbook writes it (shared unprotected header,
+        // per-recipient headers, keys in the protected header) parses; each
+        // is refused for the one thing the profile does not take.
+        for (section, refused) in [
+            // ECDH-ES+A128KW over P-384 with A128GCM: the content encryption
+            // is checked first.
+            ("5.4", JoseError::UnsupportedAlg("A128GCM".into())),
+            ("5.9", JoseError::Zip),
+            ("5.13", JoseError::UnsupportedAlg("A128CBC-HS256".into())),
+        ] {
+            let envelope = rfc7520_envelope(section);
+            let got = envelope.validate(16).unwrap_err();
+            assert_eq!(got.to_string(), refused.to_string(), "section {section}");
+            assert_eq!(got.code(), refused.code(), "section {section}");
+        }
+        assert_eq!(rfc7520_envelope("5.13").recipients.len(), 3);
+    }
 
     #[test]
     fn rfc3394_aes256_key_wrap_vector() {

@@ -238,6 +238,34 @@ mod tests {
     }
 
     #[test]
+    fn rfc7520_signatures_outside_the_profile_are_refused_naming_the_algorithm() {
+        // RFC 7520 4.3 (ES512 over P-521, next to the profile's ES256) and
+        // 4.4 (HS256), compact and general JSON: refused for the algorithm,
+        // before any key is looked up.
+        let all: Value = serde_json::from_str(include_str!("testdata/rfc7520.json")).unwrap();
+        let keys = vec![Jwk::generate_p256(KeyUse::Sign).unwrap().public()];
+        for (section, alg) in [("4.3", "ES512"), ("4.4", "HS256")] {
+            let token = all[section]["compact"].as_str().unwrap();
+            let parts: Vec<&str> = token.split('.').collect();
+            let general = serde_json::json!({
+                "payload": parts[1],
+                "signatures": [{ "protected": parts[0], "signature": parts[2] }],
+            })
+            .to_string();
+            for refused in [
+                verify_compact(token, &keys).unwrap_err(),
+                verify_json(&general, &keys).unwrap_err(),
+            ] {
+                assert!(
+                    matches!(&refused, JoseError::UnsupportedAlg(a) if a == alg),
+                    "section {section}: {refused}"
+                );
+                assert_eq!(refused.code(), "unsupported_algorithm");
+            }
+        }
+    }
+
+    #[test]
     fn compact_and_json_round_trip_for_both_algorithms() {
         for key in [
             Jwk::generate_ed25519().unwrap(),
