@@ -102,8 +102,14 @@ pub fn open(
     let inner = String::from_utf8(inner).map_err(|_| {
         DocumentError::Envelope(JoseError::Malformed("inner JWS is not text".into()))
     })?;
-    let verified = jws::verify_compact(&inner, author_keys)
-        .map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
+    // The author's signature in either serialization of RFC 7515: compact
+    // (what Ponte's client writes) or JSON (what some libraries nest).
+    let verified = if inner.trim_start().starts_with('{') {
+        jws::verify_json(&inner, author_keys)
+    } else {
+        jws::verify_compact(&inner, author_keys)
+    }
+    .map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
     let as_submitted = sha256_hex(envelope) == manifest.envelope_sha256;
     if !as_submitted
         && !manifest

@@ -7,6 +7,9 @@
 //       Signs DOCUMENT (compact JWS, EdDSA or ES256 by the key, `cty` the
 //       media type), encrypts the JWS to every recipient (ECDH-ES+A256KW,
 //       A256GCM, `cty` JOSE) and prints the general JSON JWE.
+//   seal-json DOCUMENT MEDIA_TYPE AUTHOR_PRIVATE_JWK RECIPIENT_PUBLIC_JWK...
+//       The same with the signature in the flattened JSON serialization
+//       (`cty` JOSE+JSON).
 //   open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
 //       Decrypts the JWE, verifies the inner JWS and prints
 //       {"media_type", "document_hex"}.
@@ -18,15 +21,17 @@ import * as jose from "jose";
 
 const jwkOf = (path) => JSON.parse(readFileSync(path, "utf8"));
 
-async function seal(document, mediaType, authorPath, recipientPaths) {
+async function seal(document, mediaType, authorPath, recipientPaths, innerJson) {
   const payload = readFileSync(document);
   const author = jwkOf(authorPath);
   const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
-  const inner = await new jose.CompactSign(payload)
-    .setProtectedHeader({ alg, kid: author.kid, cty: mediaType })
-    .sign(await jose.importJWK(author, alg));
+  const key = await jose.importJWK(author, alg);
+  const header = { alg, kid: author.kid, cty: mediaType };
+  const inner = innerJson
+    ? JSON.stringify(await new jose.FlattenedSign(payload).setProtectedHeader(header).sign(key))
+    : await new jose.CompactSign(payload).setProtectedHeader(header).sign(key);
   const outer = new jose.GeneralEncrypt(new TextEncoder().encode(inner))
-    .setProtectedHeader({ enc: "A256GCM", cty: "JOSE" });
+    .setProtectedHeader({ enc: "A256GCM", cty: innerJson ? "JOSE+JSON" : "JOSE" });
   for (const path of recipientPaths) {
     const r = jwkOf(path);
     outer
@@ -49,6 +54,7 @@ async function open(envelopePath, recipientPath, authorPath) {
   const inner = await jose.compactVerify(
     new TextDecoder().decode(plaintext),
     await jose.importJWK(author, alg),
+    { algorithms: [alg] },
   );
   process.stdout.write(
     JSON.stringify({
@@ -59,6 +65,7 @@ async function open(envelopePath, recipientPath, authorPath) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3));
+if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3), false);
+else if (command === "seal-json") await seal(args[0], args[1], args[2], args.slice(3), true);
 else if (command === "open") await open(args[0], args[1], args[2]);
 else { console.error(`unknown command ${command}`); process.exit(2); }
