@@ -192,7 +192,28 @@ impl Jwe {
     /// unwrap the content key; ciphertext and protected header are untouched.
     pub fn wrap_for(&self, holder: &Jwk, recipient: &Jwk) -> Result<Recipient, JoseError> {
         let cek = self.content_key(holder)?;
-        wrap_key(&cek, recipient)
+        let mut entry = wrap_key(&cek, recipient)?;
+        // Header parameters must be disjoint: what the envelope already
+        // says for every recipient (`alg` in the protected or the shared
+        // header, as some libraries write it) is not repeated.
+        let protected = decode_header(&self.protected)?;
+        for shared in [Some(&protected), self.unprotected.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if shared.contains_key("epk") {
+                return Err(JoseError::Malformed(
+                    "the envelope's ephemeral key is shared by all its recipients, so none can be added"
+                        .into(),
+                ));
+            }
+            if shared.get("alg").and_then(Value::as_str) == Some(ALG) {
+                if let Some(header) = entry.header.as_mut() {
+                    header.remove("alg");
+                }
+            }
+        }
+        Ok(entry)
     }
 
     /// The additional authenticated data of A256GCM (RFC 7516 section 5.1 step 14).

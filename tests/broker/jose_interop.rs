@@ -257,3 +257,45 @@ fn documents_other_jose_libraries_seal_pass_our_profile_and_open_with_ours() {
         }
     }
 }
+
+#[test]
+fn envelopes_in_every_header_layout_of_rfc_7516_validate_and_open_with_ours() {
+    // `alg` per recipient, in the protected header or in the shared
+    // unprotected header, and additional authenticated data: a conforming
+    // library may write any of them, and the profile takes them all.
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext = dir.path().join("plaintext.bin");
+    std::fs::write(&plaintext, b"a social report").unwrap();
+    let recipients = encryption_keys();
+    let mut args: Vec<std::ffi::OsString> = vec!["layouts".into(), plaintext.into()];
+    for recipient in &recipients {
+        args.push(key_file(dir.path(), &recipient.public()).into());
+    }
+    let layouts: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&OtherJose::NodeJose.run(&args)).unwrap();
+    assert_eq!(layouts.len(), 4);
+    let court = Jwk::generate_x25519().unwrap();
+    for (layout, envelope) in &layouts {
+        let mut jwe = Jwe::parse(envelope.to_string().as_bytes()).unwrap();
+        let kids = jwe.validate(8).unwrap();
+        assert_eq!(kids.len(), recipients.len(), "{layout}");
+        for recipient in &recipients {
+            assert_eq!(
+                jwe.decrypt(recipient).unwrap(),
+                b"a social report",
+                "{layout} / {:?}",
+                recipient.crv
+            );
+        }
+        // A holder shares it with a party entitled later: the envelope
+        // stays valid in every layout and opens for the new recipient.
+        let entry = jwe.wrap_for(&recipients[0], &court.public()).unwrap();
+        jwe.recipients.push(entry);
+        assert_eq!(
+            jwe.validate(8).unwrap().len(),
+            recipients.len() + 1,
+            "{layout}"
+        );
+        assert_eq!(jwe.decrypt(&court).unwrap(), b"a social report", "{layout}");
+    }
+}

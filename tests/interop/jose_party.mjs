@@ -10,6 +10,11 @@
 //   seal-json DOCUMENT MEDIA_TYPE AUTHOR_PRIVATE_JWK RECIPIENT_PUBLIC_JWK...
 //       The same with the signature in the flattened JSON serialization
 //       (`cty` JOSE+JSON).
+//   layouts PLAINTEXT_FILE RECIPIENT_PUBLIC_JWK...
+//       Encrypts the file to every recipient in each header layout RFC 7516
+//       allows, and prints {"<layout>": general JSON JWE, ...}: `alg` per
+//       recipient, in the protected header, in the shared unprotected
+//       header, and with additional authenticated data (`aad`).
 //   open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
 //       Decrypts the JWE, verifies the inner JWS and prints
 //       {"media_type", "document_hex"}.
@@ -41,6 +46,30 @@ async function seal(document, mediaType, authorPath, recipientPaths, innerJson) 
   process.stdout.write(JSON.stringify(await outer.encrypt()));
 }
 
+async function layouts(plaintextPath, recipientPaths) {
+  const plaintext = readFileSync(plaintextPath);
+  const recipients = [];
+  for (const path of recipientPaths) {
+    const r = jwkOf(path);
+    recipients.push({ kid: r.kid, key: await jose.importJWK(r, "ECDH-ES+A256KW") });
+  }
+  const alg = "ECDH-ES+A256KW";
+  const make = async (protectedHeader, shared, perRecipient, aad) => {
+    const e = new jose.GeneralEncrypt(plaintext).setProtectedHeader(protectedHeader);
+    if (shared) e.setSharedUnprotectedHeader(shared);
+    if (aad) e.setAdditionalAuthenticatedData(new TextEncoder().encode(aad));
+    for (const r of recipients) e.addRecipient(r.key).setUnprotectedHeader(perRecipient(r));
+    return e.encrypt();
+  };
+  const out = {
+    alg_per_recipient: await make({ enc: "A256GCM" }, null, (r) => ({ alg, kid: r.kid })),
+    alg_protected: await make({ enc: "A256GCM", alg }, null, (r) => ({ kid: r.kid })),
+    alg_shared: await make({ enc: "A256GCM" }, { alg }, (r) => ({ kid: r.kid })),
+    aad: await make({ enc: "A256GCM" }, null, (r) => ({ alg, kid: r.kid }), "case:1"),
+  };
+  process.stdout.write(JSON.stringify(out));
+}
+
 async function open(envelopePath, recipientPath, authorPath) {
   const envelope = JSON.parse(readFileSync(envelopePath, "utf8"));
   const recipient = jwkOf(recipientPath);
@@ -67,5 +96,6 @@ async function open(envelopePath, recipientPath, authorPath) {
 const [command, ...args] = process.argv.slice(2);
 if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3), false);
 else if (command === "seal-json") await seal(args[0], args[1], args[2], args.slice(3), true);
+else if (command === "layouts") await layouts(args[0], args.slice(1));
 else if (command === "open") await open(args[0], args[1], args[2]);
 else { console.error(`unknown command ${command}`); process.exit(2); }
