@@ -503,6 +503,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(spec.path, handler.layer(track));
     }
     router
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
         .layer(axum::Extension(document))
         .layer(

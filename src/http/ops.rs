@@ -75,6 +75,14 @@ pub async fn openapi(
     Json(document.as_ref().clone())
 }
 
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::Other {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        detail: "this route does not take that method; see /v1/openapi.json".into(),
+    }
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound {
         code: "no_such_route",

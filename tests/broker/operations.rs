@@ -15,7 +15,7 @@ crate::on_both_databases!(
     the_broker_is_live_and_ready,
     metrics_count_requests_by_action_and_status,
     the_openapi_document_covers_every_route,
-    an_unknown_route_gets_a_problem_answer,
+    an_unknown_route_or_method_gets_a_problem_answer,
     an_invalid_policy_set_stops_start_up_with_the_validator_message,
     a_key_file_readable_by_others_stops_start_up_naming_the_file,
     an_unreachable_object_store_fails_readiness_until_it_returns,
@@ -134,17 +134,29 @@ async fn the_openapi_document_covers_every_route(backend: Backend) {
     }
 }
 
-async fn an_unknown_route_gets_a_problem_answer(backend: Backend) {
+async fn an_unknown_route_or_method_gets_a_problem_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let err = app
-        .client("iom-tirana")
-        .get::<Value>("/v1/nothing-here")
-        .await
-        .unwrap_err();
+    let client = app.client("iom-tirana");
+    let err = client.get::<Value>("/v1/nothing-here").await.unwrap_err();
     assert_eq!(
         (err.status(), err.code()),
         (Some(404), Some("no_such_route"))
     );
+    let response = client
+        .http()
+        .delete(client.url("/v1/cases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "method_not_allowed");
 }
 
 async fn an_invalid_policy_set_stops_start_up_with_the_validator_message(backend: Backend) {
