@@ -7,7 +7,8 @@
 //! Prints, for 16 KiB and 4 MiB documents, submit and retrieve latency
 //! (median, p99) and throughput, the raw baseline, and the ratios; then the
 //! broker's peak RSS while a 1 GiB envelope goes in and out.
-//! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 256 MiB large envelope;
+//! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 256 MiB large envelope
+//! (`PONTE_BENCH_LARGE_MIB=N` sets its size in MiB);
 //! under `cargo test` it runs as a quick smoke test (a few small documents).
 //!
 //! Against S3 instead of the local directory (broker and baseline alike):
@@ -497,7 +498,12 @@ async fn main() {
     }
 
     // One very large envelope, streamed in and out; the broker's memory is what is measured.
-    let large: u64 = if smoke {
+    let large: u64 = if let Some(mib) = std::env::var("PONTE_BENCH_LARGE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        mib << 20
+    } else if smoke {
         8 << 20
     } else if quick || s3.is_some() {
         256 << 20
