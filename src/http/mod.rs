@@ -593,6 +593,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::invalid("invalid_body", e.body_text()))
             }
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::Other {
+                    status: e.status(),
+                    code: "payload_too_large",
+                    detail: "a JSON body may be at most 2 MiB".into(),
+                })
+            }
             Err(e) => Err(ApiError::BadRequest {
                 code: "invalid_json",
                 detail: e.body_text(),

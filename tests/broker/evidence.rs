@@ -583,6 +583,20 @@ async fn every_refused_request_is_on_record_once_with_its_code(backend: Backend)
         ),
         (
             json(
+                &municipality,
+                reqwest::Method::POST,
+                "/v1/cases",
+                &format!(r#"{{"country": "{}"}}"#, "A".repeat(3 << 20)),
+            ),
+            (
+                "RequestRefused",
+                "party:comune-torino",
+                "broker",
+                "payload_too_large",
+            ),
+        ),
+        (
+            json(
                 &stranger,
                 reqwest::Method::GET,
                 "/v1/notices/no-such-notice",
