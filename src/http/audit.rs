@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,6 +13,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::cases::existing;
 use super::error::ApiError;
+use super::Path;
 use crate::app::AppState;
 use crate::audit::access::{self, AccessReport};
 use crate::audit::checkpoint::{self, Published};

@@ -1,6 +1,6 @@
 //! Case routes: open, list, read, attach a party, move through the workflow.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::ApiJson;
+use super::Path;
 use crate::app::AppState;
 use crate::cases::workflow::{self, Transition};
 use crate::cases::{

@@ -1,7 +1,7 @@
 //! Consent routes: data subjects, consent records and their changes, the
 //! withdrawal by the person's one-time code, and legal holds.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use super::auth::Caller;
 use super::documents::purpose_of;
 use super::error::ApiError;
 use super::ApiJson;
+use super::Path;
 use crate::app::AppState;
 use crate::cases::{self, CaseError, CaseFacts, CaseId};
 use crate::consent::{

@@ -1,11 +1,12 @@
 //! The party directory: who am I, the parties and their public keys.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::Path;
 use crate::app::AppState;
 use crate::consent::{self, PurposeInfo};
 use crate::jose::Jwk;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::ApiJson;
+use super::Path;
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::cases::{self, CaseError, CaseFacts, CaseId};

@@ -1,7 +1,7 @@
 //! The dossier route: a court downloads the decision dossier of its case.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -9,6 +9,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::cases::existing;
 use super::error::ApiError;
+use super::Path;
 use crate::app::AppState;
 use crate::dossiers::{self, archive};
 use crate::policy::actions::ReadDossier;

@@ -579,6 +579,28 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
+/// Path parameters whose rejection (a value that is not UTF-8 once
+/// percent-decoded) is a problem+json answer.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => Err(ApiError::BadRequest {
+                code: "invalid_path",
+                detail: e.body_text(),
+            }),
+        }
+    }
+}
+
 /// A JSON body whose rejection is a problem+json answer.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

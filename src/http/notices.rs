@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use super::auth::Caller;
 use super::cases::existing;
 use super::error::ApiError;
 use super::ApiJson;
+use super::Path;
 use crate::app::AppState;
 use crate::notices::{self, InboxNotice, InboxPage, NoticeKind, Webhook};
 use crate::policy::actions::{

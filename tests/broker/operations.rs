@@ -15,7 +15,7 @@ crate::on_both_databases!(
     the_broker_is_live_and_ready,
     metrics_count_requests_by_action_and_status,
     the_openapi_document_covers_every_route,
-    an_unknown_route_or_method_gets_a_problem_answer,
+    an_unknown_route_method_or_path_value_gets_a_problem_answer,
     an_invalid_policy_set_stops_start_up_with_the_validator_message,
     a_key_file_readable_by_others_stops_start_up_naming_the_file,
     an_unreachable_object_store_fails_readiness_until_it_returns,
@@ -134,7 +134,7 @@ async fn the_openapi_document_covers_every_route(backend: Backend) {
     }
 }
 
-async fn an_unknown_route_or_method_gets_a_problem_answer(backend: Backend) {
+async fn an_unknown_route_method_or_path_value_gets_a_problem_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.client("iom-tirana");
     let err = client.get::<Value>("/v1/nothing-here").await.unwrap_err();
@@ -157,6 +157,12 @@ async fn an_unknown_route_or_method_gets_a_problem_answer(backend: Backend) {
     );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "method_not_allowed");
+    // A path value that is not UTF-8 once percent-decoded.
+    let err = client.get::<Value>("/v1/notices/%FF").await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(400), Some("invalid_path"))
+    );
 }
 
 async fn an_invalid_policy_set_stops_start_up_with_the_validator_message(backend: Backend) {
