@@ -211,10 +211,10 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
     assert!(listed.is_empty());
 }
 
-/// A party need not use Ponte's client: an envelope sealed by jwcrypto
-/// (Python) or panva/jose (Node), the signature inside in the compact or the
-/// JSON serialization, passes the broker's checks and opens for every
-/// recipient.
+/// A party need not use Ponte's client: a submission made entirely with
+/// jwcrypto (Python) or panva/jose (Node) — the manifest signed, the
+/// document signed (compact or JSON serialization) and sealed — passes the
+/// broker's checks and opens for every recipient.
 async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it(
     backend: Backend,
 ) {
@@ -262,10 +262,20 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             .await;
         prepared.envelope = library.run(&args).trim().as_bytes().to_vec();
         prepared.manifest.envelope_sha256 = ponte::documents::sha256_hex(&prepared.envelope);
-        prepared.manifest_token = prepared
-            .manifest
-            .sign(&app.private_key("iom-tirana", KeyUse::Sign))
-            .unwrap();
+        // The manifest is signed by the same library: nothing of the
+        // submission comes from Ponte's JOSE code.
+        let manifest = dir.path().join("manifest.json");
+        std::fs::write(&manifest, serde_json::to_vec(&prepared.manifest).unwrap()).unwrap();
+        prepared.manifest_token = library
+            .run(&[
+                std::ffi::OsStr::new("sign-manifest"),
+                manifest.as_os_str(),
+                app.data_dir()
+                    .join("parties/iom-tirana/sign.jwk")
+                    .as_os_str(),
+            ])
+            .trim()
+            .to_owned();
         let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
         assert_eq!(status, 201, "{library:?} {seal}");
         let doc = answer.document.id.to_string();

@@ -15,6 +15,9 @@
 //       allows, and prints {"<layout>": general JSON JWE, ...}: `alg` per
 //       recipient, in the protected header, in the shared unprotected
 //       header, and with additional authenticated data (`aad`).
+//   sign-manifest MANIFEST_JSON_FILE AUTHOR_PRIVATE_JWK
+//       Signs the manifest (compact JWS, `typ` ponte-manifest+jws) and
+//       prints the token.
 //   open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
 //       Decrypts the JWE, verifies the inner JWS and prints
 //       {"media_type", "document_hex"}.
@@ -70,6 +73,15 @@ async function layouts(plaintextPath, recipientPaths) {
   process.stdout.write(JSON.stringify(out));
 }
 
+async function signManifest(manifestPath, authorPath) {
+  const author = jwkOf(authorPath);
+  const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
+  const token = await new jose.CompactSign(readFileSync(manifestPath))
+    .setProtectedHeader({ alg, kid: author.kid, typ: "ponte-manifest+jws" })
+    .sign(await jose.importJWK(author, alg));
+  process.stdout.write(token);
+}
+
 async function open(envelopePath, recipientPath, authorPath) {
   const envelope = JSON.parse(readFileSync(envelopePath, "utf8"));
   const recipient = jwkOf(recipientPath);
@@ -97,5 +109,6 @@ const [command, ...args] = process.argv.slice(2);
 if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3), false);
 else if (command === "seal-json") await seal(args[0], args[1], args[2], args.slice(3), true);
 else if (command === "layouts") await layouts(args[0], args.slice(1));
+else if (command === "sign-manifest") await signManifest(args[0], args[1]);
 else if (command === "open") await open(args[0], args[1], args[2]);
 else { console.error(`unknown command ${command}`); process.exit(2); }

@@ -5,6 +5,9 @@ ours: the interoperability oracle of tests/broker/jose_interop.rs.
         Signs DOCUMENT (compact JWS, EdDSA or ES256 by the key, `cty` the
         media type), encrypts the JWS to every recipient (ECDH-ES+A256KW,
         A256GCM, `cty` JOSE) and prints the general JSON JWE.
+    sign-manifest MANIFEST_JSON_FILE AUTHOR_PRIVATE_JWK
+        Signs the manifest (compact JWS, `typ` ponte-manifest+jws) and
+        prints the token.
     open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
         Decrypts the JWE, verifies the inner JWS and prints
         {"media_type", "document_hex"}.
@@ -54,6 +57,20 @@ def seal(document, media_type, author, recipients):
     print(general(envelope.serialize()))
 
 
+def sign_manifest(manifest, author):
+    with open(manifest, "rb") as f:
+        payload = f.read()
+    signer = key(author)
+    alg = "EdDSA" if signer.get("kty") == "OKP" else "ES256"
+    token = jws.JWS(payload)
+    token.add_signature(
+        signer,
+        None,
+        json.dumps({"alg": alg, "kid": signer.get("kid"), "typ": "ponte-manifest+jws"}),
+    )
+    print(token.serialize(compact=True))
+
+
 def open_(envelope, recipient, author):
     with open(envelope, "rb") as f:
         text = f.read().decode()
@@ -76,6 +93,8 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "seal":
         seal(args[0], args[1], args[2], args[3:])
+    elif command == "sign-manifest":
+        sign_manifest(args[0], args[1])
     elif command == "open":
         open_(args[0], args[1], args[2])
     else:
