@@ -89,7 +89,8 @@ pub fn open(
 ) -> Result<Opened, DocumentError> {
     let (manifest, _) = Manifest::verify(manifest_token, author, author_keys)?;
     let jwe = Jwe::parse(envelope).map_err(DocumentError::Envelope)?;
-    let kids: Vec<&str> = jwe.recipients.iter().filter_map(Recipient::kid).collect();
+    let kids: Vec<String> = jwe.recipient_kids().into_iter().flatten().collect();
+    let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
     let key = my_keys
         .iter()
         .find(|k| kids.contains(&k.kid.as_str()))
@@ -138,7 +139,8 @@ pub fn share_entry(
     new_key: &Jwk,
 ) -> Result<Recipient, JoseError> {
     let jwe = Jwe::parse(envelope)?;
-    let kids: Vec<&str> = jwe.recipients.iter().filter_map(Recipient::kid).collect();
+    let kids: Vec<String> = jwe.recipient_kids().into_iter().flatten().collect();
+    let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
     let holder = holder_keys
         .iter()
         .find(|k| kids.contains(&k.kid.as_str()))

@@ -141,13 +141,33 @@ impl Jwe {
         Ok(merged)
     }
 
+    /// The key id of each recipient entry, wherever its header says it: in
+    /// the entry, or, for an envelope with one recipient, in the shared or
+    /// protected header (as RFC 7520 5.4 and some libraries write it).
+    pub fn recipient_kids(&self) -> Vec<Option<String>> {
+        let protected = decode_header(&self.protected).unwrap_or_default();
+        let shared = |name: &str| {
+            self.unprotected
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .or_else(|| protected.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        self.recipients
+            .iter()
+            .map(|r| r.kid().map(str::to_owned).or_else(|| shared("kid")))
+            .collect()
+    }
+
     /// Unwraps the content key with the recipient's private key.
     pub fn content_key(&self, key: &Jwk) -> Result<[u8; 32], JoseError> {
         let protected = decode_header(&self.protected)?;
         let recipient = self
-            .recipients
-            .iter()
-            .find(|r| r.kid() == Some(key.kid.as_str()))
+            .recipient_kids()
+            .into_iter()
+            .position(|kid| kid.as_deref() == Some(key.kid.as_str()))
+            .map(|i| &self.recipients[i])
             .ok_or_else(|| JoseError::NotARecipient(key.kid.clone()))?;
         let header = self.merged_header(&protected, recipient)?;
         let z = static_agreement(key, &epk_bytes(&header)?)?;
@@ -192,25 +212,24 @@ impl Jwe {
     /// unwrap the content key; ciphertext and protected header are untouched.
     pub fn wrap_for(&self, holder: &Jwk, recipient: &Jwk) -> Result<Recipient, JoseError> {
         let cek = self.content_key(holder)?;
-        let mut entry = wrap_key(&cek, recipient)?;
-        // Header parameters must be disjoint: what the envelope already
-        // says for every recipient (`alg` in the protected or the shared
-        // header, as some libraries write it) is not repeated.
-        let protected = decode_header(&self.protected)?;
-        for shared in [Some(&protected), self.unprotected.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if shared.contains_key("epk") {
-                return Err(JoseError::Malformed(
-                    "the envelope's ephemeral key is shared by all its recipients, so none can be added"
-                        .into(),
-                ));
-            }
-            if shared.get("alg").and_then(Value::as_str) == Some(ALG) {
-                if let Some(header) = entry.header.as_mut() {
-                    header.remove("alg");
-                }
+        // What the envelope says for every recipient (its protected and
+        // shared headers) holds for the new entry too: `apu` and `apv` go
+        // into its key derivation, and nothing is repeated, since header
+        // parameters must be disjoint (`alg` there, as some libraries write
+        // it, is left out of the entry).
+        let mut shared = decode_header(&self.protected)?;
+        if let Some(unprotected) = &self.unprotected {
+            shared.extend(unprotected.clone());
+        }
+        if let Some(name) = ["epk", "kid"].into_iter().find(|n| shared.contains_key(*n)) {
+            return Err(JoseError::Malformed(format!(
+                "the envelope's {name} is shared by all its recipients, so none can be added"
+            )));
+        }
+        let mut entry = wrap_key(&cek, recipient, &shared)?;
+        if shared.get("alg").and_then(Value::as_str) == Some(ALG) {
+            if let Some(header) = entry.header.as_mut() {
+                header.remove("alg");
             }
         }
         Ok(entry)
@@ -238,10 +257,10 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Jwk], cty: Option<&str>) -> Resul
     if let Some(cty) = cty {
         header.insert("cty".into(), Value::String(cty.into()));
     }
-    let protected = b64(Value::Object(header).to_string().as_bytes());
+    let protected = b64(Value::Object(header.clone()).to_string().as_bytes());
     let entries = recipients
         .iter()
-        .map(|r| wrap_key(&cek, r))
+        .map(|r| wrap_key(&cek, r, &header))
         .collect::<Result<Vec<_>, _>>()?;
     let (ciphertext, tag) = seal_content(&cek, iv, &protected, plaintext)?;
     Ok(Jwe {
@@ -278,7 +297,14 @@ fn seal_content(
 }
 
 /// Wraps the content key for one recipient with a fresh ephemeral key.
-fn wrap_key(cek: &[u8; 32], recipient: &Jwk) -> Result<Recipient, JoseError> {
+/// A recipient entry wrapping `cek` for `recipient`; `shared` is what the
+/// envelope's protected and shared headers say for every recipient (its
+/// `apu` and `apv` enter the key derivation).
+fn wrap_key(
+    cek: &[u8; 32],
+    recipient: &Jwk,
+    shared: &Map<String, Value>,
+) -> Result<Recipient, JoseError> {
     if recipient.key_use != KeyUse::Encrypt {
         return Err(JoseError::UnsupportedAlg(format!(
             "{} is not an encryption key",
@@ -304,11 +330,9 @@ fn wrap_key(cek: &[u8; 32], recipient: &Jwk) -> Result<Recipient, JoseError> {
         }
     };
     let peer = UnparsedPublicKey::new(algorithm, recipient.public_bytes()?);
-    let kek = agreement::agree_ephemeral(ephemeral, &peer, |z| concat_kdf(z, ALG, &[], &[], 256))
-        .map_err(|_| {
-        JoseError::Malformed(format!("recipient key {} is not usable", recipient.kid))
-    })?;
-    let kek: [u8; 32] = kek.try_into().map_err(|_| JoseError::Decrypt)?;
+    let kek = agreement::agree_ephemeral(ephemeral, &peer, |z| derive_kek(z, shared)).map_err(
+        |_| JoseError::Malformed(format!("recipient key {} is not usable", recipient.kid)),
+    )??;
     let mut wrapped = [0u8; 40];
     KekAes256::from(kek)
         .wrap(cek, &mut wrapped)

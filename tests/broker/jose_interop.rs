@@ -261,8 +261,9 @@ fn documents_other_jose_libraries_seal_pass_our_profile_and_open_with_ours() {
 #[test]
 fn envelopes_in_every_header_layout_of_rfc_7516_validate_and_open_with_ours() {
     // `alg` per recipient, in the protected header or in the shared
-    // unprotected header, and additional authenticated data: a conforming
-    // library may write any of them, and the profile takes them all.
+    // unprotected header, additional authenticated data, and `apu`/`apv`
+    // per recipient or in the protected header: a conforming library may
+    // write any of them, and the profile takes them all.
     let dir = tempfile::tempdir().unwrap();
     let plaintext = dir.path().join("plaintext.bin");
     std::fs::write(&plaintext, b"a social report").unwrap();
@@ -273,13 +274,18 @@ fn envelopes_in_every_header_layout_of_rfc_7516_validate_and_open_with_ours() {
     }
     let layouts: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&OtherJose::NodeJose.run(&args)).unwrap();
-    assert_eq!(layouts.len(), 4);
+    assert_eq!(layouts.len(), 7);
     let court = Jwk::generate_x25519().unwrap();
     for (layout, envelope) in &layouts {
         let mut jwe = Jwe::parse(envelope.to_string().as_bytes()).unwrap();
+        let addressed = if layout == "single_recipient_protected" {
+            &recipients[..1]
+        } else {
+            &recipients[..]
+        };
         let kids = jwe.validate(8).unwrap();
-        assert_eq!(kids.len(), recipients.len(), "{layout}");
-        for recipient in &recipients {
+        assert_eq!(kids.len(), addressed.len(), "{layout}");
+        for recipient in addressed {
             assert_eq!(
                 jwe.decrypt(recipient).unwrap(),
                 b"a social report",
@@ -288,12 +294,22 @@ fn envelopes_in_every_header_layout_of_rfc_7516_validate_and_open_with_ours() {
             );
         }
         // A holder shares it with a party entitled later: the envelope
-        // stays valid in every layout and opens for the new recipient.
-        let entry = jwe.wrap_for(&recipients[0], &court.public()).unwrap();
-        jwe.recipients.push(entry);
+        // stays valid and opens for the new recipient, unless its kid or
+        // ephemeral key is in the header every recipient shares, which no
+        // entry can override (the refusal says so).
+        let shared = jwe.wrap_for(&addressed[0], &court.public());
+        if layout == "single_recipient_protected" {
+            let refused = shared.unwrap_err();
+            assert!(
+                refused.to_string().contains("shared by all its recipients"),
+                "{refused}"
+            );
+            continue;
+        }
+        jwe.recipients.push(shared.unwrap());
         assert_eq!(
             jwe.validate(8).unwrap().len(),
-            recipients.len() + 1,
+            addressed.len() + 1,
             "{layout}"
         );
         assert_eq!(jwe.decrypt(&court).unwrap(), b"a social report", "{layout}");

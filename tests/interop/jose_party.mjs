@@ -14,7 +14,9 @@
 //       Encrypts the file to every recipient in each header layout RFC 7516
 //       allows, and prints {"<layout>": general JSON JWE, ...}: `alg` per
 //       recipient, in the protected header, in the shared unprotected
-//       header, and with additional authenticated data (`aad`).
+//       header, with additional authenticated data (`aad`), with
+//       `apu`/`apv` per recipient or in the protected header, and (for the
+//       first recipient alone) with `alg` and `kid` in the protected header.
 //   sign-manifest MANIFEST_JSON_FILE AUTHOR_PRIVATE_JWK
 //       Signs the manifest (compact JWS, `typ` ponte-manifest+jws) and
 //       prints the token.
@@ -57,18 +59,36 @@ async function layouts(plaintextPath, recipientPaths) {
     recipients.push({ kid: r.kid, key: await jose.importJWK(r, "ECDH-ES+A256KW") });
   }
   const alg = "ECDH-ES+A256KW";
-  const make = async (protectedHeader, shared, perRecipient, aad) => {
+  const make = async (protectedHeader, shared, perRecipient, aad, partyInfo) => {
     const e = new jose.GeneralEncrypt(plaintext).setProtectedHeader(protectedHeader);
     if (shared) e.setSharedUnprotectedHeader(shared);
     if (aad) e.setAdditionalAuthenticatedData(new TextEncoder().encode(aad));
-    for (const r of recipients) e.addRecipient(r.key).setUnprotectedHeader(perRecipient(r));
+    for (const r of recipients) {
+      const entry = e.addRecipient(r.key).setUnprotectedHeader(perRecipient(r));
+      if (partyInfo) entry.setKeyManagementParameters(partyInfo);
+    }
     return e.encrypt();
   };
+  const info = (text) => new TextEncoder().encode(text);
   const out = {
     alg_per_recipient: await make({ enc: "A256GCM" }, null, (r) => ({ alg, kid: r.kid })),
     alg_protected: await make({ enc: "A256GCM", alg }, null, (r) => ({ kid: r.kid })),
     alg_shared: await make({ enc: "A256GCM" }, { alg }, (r) => ({ kid: r.kid })),
     aad: await make({ enc: "A256GCM" }, null, (r) => ({ alg, kid: r.kid }), "case:1"),
+    // PartyUInfo and PartyVInfo enter the key derivation (RFC 7518 4.6.2),
+    // per recipient or for all of them in the protected header.
+    party_info_per_recipient: await make({ enc: "A256GCM" }, null, (r) => ({ alg, kid: r.kid }), null,
+      { apu: info("iom-tirana"), apv: info("case:1") }),
+    party_info_protected: await make({ enc: "A256GCM", apu: "aW9tLXRpcmFuYQ", apv: "Y2FzZTox" }, null,
+      (r) => ({ alg, kid: r.kid })),
+    // One recipient whose alg and kid are in the protected header, as RFC
+    // 7520 5.4 writes it (only the first recipient).
+    single_recipient_protected: await (async () => {
+      const e = new jose.GeneralEncrypt(plaintext)
+        .setProtectedHeader({ enc: "A256GCM", alg, kid: recipients[0].kid });
+      e.addRecipient(recipients[0].key);
+      return e.encrypt();
+    })(),
   };
   process.stdout.write(JSON.stringify(out));
 }
