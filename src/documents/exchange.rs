@@ -606,8 +606,8 @@ pub async fn share(
         "ciphertext".into(),
         serde_json::Value::String(String::new()),
     );
-    let mut jwe: Jwe = serde_json::from_value(serde_json::Value::Object(head))
-        .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
+    let mut jwe =
+        Jwe::from_members(head).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
     jwe.recipients = vec![entry.clone()];
     jwe.validate(1).map_err(DocumentError::Envelope)?;
     let at = rfc3339(now);

@@ -293,8 +293,7 @@ impl Scanner {
             "ciphertext".into(),
             serde_json::Value::String(String::new()),
         );
-        let head: Jwe =
-            serde_json::from_value(serde_json::Value::Object(head)).map_err(|e| e.to_string())?;
+        let head = Jwe::from_members(head).map_err(|e| e.to_string())?;
         Ok(Scanned {
             head,
             head_json,

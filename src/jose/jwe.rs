@@ -16,9 +16,13 @@ pub const ALG: &str = "ECDH-ES+A256KW";
 /// The only content encryption algorithm of the profile.
 pub const ENC: &str = "A256GCM";
 
-/// A JWE in general JSON serialization.
+/// Top-level members of the flattened JSON serialization only. Ponte adds
+/// recipients to envelopes, which needs the general form.
+const FLATTENED_ONLY: [&str; 2] = ["header", "encrypted_key"];
+
+/// A JWE in general JSON serialization. Members it does not know are
+/// ignored, as RFC 7516 section 7.2.1 requires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Jwe {
     pub protected: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +37,6 @@ pub struct Jwe {
 
 /// One recipient entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Recipient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Map<String, Value>>,
@@ -51,7 +54,19 @@ impl Jwe {
     /// Parses the general JSON serialization (the flattened one is refused:
     /// Ponte adds recipients to envelopes, which needs the general form).
     pub fn parse(text: &[u8]) -> Result<Jwe, JoseError> {
-        serde_json::from_slice(text)
+        let members: Map<String, Value> = serde_json::from_slice(text)
+            .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))?;
+        Jwe::from_members(members)
+    }
+
+    /// Builds a JWE from its top-level members.
+    pub fn from_members(members: Map<String, Value>) -> Result<Jwe, JoseError> {
+        if let Some(name) = FLATTENED_ONLY.iter().find(|n| members.contains_key(**n)) {
+            return Err(JoseError::Malformed(format!(
+                "{name:?} belongs to the flattened JSON serialization; the general one (with `recipients`) is required"
+            )));
+        }
+        serde_json::from_value(Value::Object(members))
             .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))
     }
 
@@ -432,6 +447,29 @@ mod tests {
 
     fn rfc7520_envelope(section: &str) -> Jwe {
         Jwe::parse(rfc7520(section)["json"].to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn members_nobody_defined_are_ignored_and_the_flattened_form_is_refused_by_name() {
+        // RFC 7516 7.2.1: members an implementation does not understand
+        // MUST be ignored, at the top level and in recipient entries.
+        let key = Jwk::generate_x25519().unwrap();
+        let envelope = encrypt(b"report", &[key.public()], None).unwrap();
+        let mut value: Value = serde_json::from_str(&envelope.to_json()).unwrap();
+        value["x-sender-note"] = "sent from the Tirana office".into();
+        value["recipients"][0]["x-index"] = 1.into();
+        let extended = Jwe::parse(value.to_string().as_bytes()).unwrap();
+        assert_eq!(extended.validate(4).unwrap(), vec![key.kid.clone()]);
+        assert_eq!(extended.decrypt(&key).unwrap(), b"report");
+        // The flattened form: the one entry's members at the top level.
+        let mut flattened: Value = serde_json::from_str(&envelope.to_json()).unwrap();
+        let entry = flattened["recipients"][0].take();
+        let object = flattened.as_object_mut().unwrap();
+        object.remove("recipients");
+        object.insert("header".into(), entry["header"].clone());
+        object.insert("encrypted_key".into(), entry["encrypted_key"].clone());
+        let refused = Jwe::parse(flattened.to_string().as_bytes()).unwrap_err();
+        assert!(refused.to_string().contains("flattened"), "{refused}");
     }
 
     #[test]
