@@ -126,10 +126,21 @@ pub fn open(
             .header
             .get("cty")
             .and_then(|v| v.as_str())
-            .map(str::to_owned),
+            .map(media_type_of),
         manifest,
         as_submitted,
     })
+}
+
+/// The media type a `cty` names: RFC 7515 4.1.10 lets a producer leave
+/// out an `application/` prefix (`pdf` for `application/pdf`), and a
+/// recipient must put it back.
+fn media_type_of(cty: &str) -> String {
+    if cty.contains('/') {
+        cty.to_owned()
+    } else {
+        format!("application/{cty}")
+    }
 }
 
 /// A recipient entry for `new_key`, made by a holder of the envelope.
@@ -159,6 +170,16 @@ pub fn share_entry(
 mod tests {
     use super::*;
     use crate::jose::KeyUse;
+
+    #[test]
+    fn a_media_type_without_its_application_prefix_gets_it_back() {
+        assert_eq!(media_type_of("pdf"), "application/pdf");
+        assert_eq!(media_type_of("text/plain"), "text/plain");
+        assert_eq!(
+            media_type_of("application/vnd.oasis.opendocument.text"),
+            "application/vnd.oasis.opendocument.text"
+        );
+    }
 
     #[test]
     fn a_prepared_document_opens_for_each_recipient_and_after_a_share() {
