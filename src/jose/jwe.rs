@@ -311,10 +311,9 @@ fn seal_content(
     Ok((in_out, tag.as_ref().to_vec()))
 }
 
-/// Wraps the content key for one recipient with a fresh ephemeral key.
-/// A recipient entry wrapping `cek` for `recipient`; `shared` is what the
-/// envelope's protected and shared headers say for every recipient (its
-/// `apu` and `apv` enter the key derivation).
+/// A recipient entry wrapping `cek` for `recipient` with a fresh ephemeral
+/// key; `shared` is what the envelope's protected and shared headers say
+/// for every recipient (its `apu` and `apv` enter the key derivation).
 fn wrap_key(
     cek: &[u8; 32],
     recipient: &Jwk,
