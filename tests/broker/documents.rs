@@ -17,6 +17,7 @@ crate::on_both_databases!(
     the_plan_names_the_entitled_parties_and_their_active_keys,
     a_mission_submits_an_assessment_and_each_recipient_opens_it,
     a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it,
+    parties_whose_keys_are_on_p256_sign_seal_and_open_like_the_others,
     the_broker_stores_only_ciphertext_under_its_own_seal,
     retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice,
     bad_submissions_are_refused_and_nothing_is_stored,
@@ -288,6 +289,85 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             assert_eq!(opened.media_type.as_deref(), Some("text/plain"));
             assert!(opened.as_submitted);
         }
+    }
+}
+
+/// The profile's other curve end to end: a mission that signs with ES256
+/// (P-256) and a ministry that decrypts with a P-256 key, beside parties on
+/// Ed25519 and X25519, through plan, submission, receipt and retrieval.
+async fn parties_whose_keys_are_on_p256_sign_seal_and_open_like_the_others(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let at = rfc3339(time::OffsetDateTime::now_utc());
+    for (party, keys) in [
+        (
+            "iom-tirana",
+            [
+                ponte::jose::Jwk::generate_p256(KeyUse::Sign).unwrap(),
+                ponte::jose::Jwk::generate_p256(KeyUse::Encrypt).unwrap(),
+            ],
+        ),
+        (
+            "ministry-labour",
+            [
+                ponte::jose::Jwk::generate_ed25519().unwrap(),
+                ponte::jose::Jwk::generate_p256(KeyUse::Encrypt).unwrap(),
+            ],
+        ),
+    ] {
+        let id = ponte::parties::PartyId::parse(party).unwrap();
+        let public: Vec<_> = keys.iter().map(|k| k.public()).collect();
+        ponte::parties::unchecked_rotate_keys(&app.db, &id, &public, &at)
+            .await
+            .unwrap();
+        // The party's own files hold its private keys, as `ponte init` writes them.
+        let dir = app.data_dir().join("parties").join(party);
+        std::fs::write(dir.join("sign.jwk"), keys[0].to_json()).unwrap();
+        std::fs::write(dir.join("enc.jwk"), keys[1].to_json()).unwrap();
+    }
+    let plan = app
+        .client("iom-tirana")
+        .plan(
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &["subj-child-1"],
+        )
+        .await
+        .unwrap();
+    let curves: Vec<&str> = plan
+        .recipients
+        .iter()
+        .flat_map(|p| p.keys.iter())
+        .filter_map(|k| k["crv"].as_str())
+        .collect();
+    assert!(
+        curves.contains(&"P-256") && curves.contains(&"X25519"),
+        "{curves:?}"
+    );
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
+    let header: Value = serde_json::from_slice(
+        &ponte::jose::b64_decode(prepared.manifest_token.split('.').next().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    assert_eq!(status, 201);
+    let doc = answer.document.id.to_string();
+    for reader in ["ministry-labour", "iom-tirana", "iom-rome", "comune-torino"] {
+        let opened = app
+            .open(reader, &doc, "best_interest_assessment")
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext, ASSESSMENT, "{reader}");
     }
 }
 
