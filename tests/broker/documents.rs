@@ -214,8 +214,9 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
 
 /// A party need not use Ponte's client: a submission made entirely with
 /// jwcrypto (Python) or panva/jose (Node) — the manifest signed, the
-/// document signed (compact or JSON serialization) and sealed — passes the
-/// broker's checks and opens for every recipient.
+/// document signed (compact or JSON serialization) and sealed, with `alg`
+/// per recipient or in the shared header — passes the broker's checks,
+/// opens for every recipient, and opens for a court after a share.
 async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it(
     backend: Backend,
 ) {
@@ -246,10 +247,12 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
         args.push(file.into());
     }
     use common::OtherJose::{Jwcrypto, NodeJose};
+    let mut documents = Vec::new();
     for (library, seal) in [
         (Jwcrypto, "seal"),
         (NodeJose, "seal"),
         (NodeJose, "seal-json"),
+        (NodeJose, "seal-shared-headers"),
     ] {
         args[0] = seal.into();
         let mut prepared = app
@@ -289,6 +292,35 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             assert_eq!(opened.media_type.as_deref(), Some("text/plain"));
             assert!(opened.as_submitted);
         }
+        documents.push((doc, seal));
+    }
+    // A court attached later gets each of them by a share and opens it,
+    // whatever header layout the sealing library chose.
+    app.attach(&case, "tm-roma", "ministry-labour")
+        .await
+        .unwrap();
+    let court_key = app.private_key("tm-roma", KeyUse::Encrypt).public();
+    for (doc, seal) in documents {
+        let held = app
+            .client("iom-tirana")
+            .envelope(&doc, "best_interest_assessment")
+            .await
+            .unwrap();
+        let entry = party::share_entry(
+            &held.envelope,
+            &[app.private_key("iom-tirana", KeyUse::Encrypt)],
+            &court_key,
+        )
+        .unwrap();
+        app.client("iom-tirana")
+            .share(&doc, "tm-roma", "judicial_decision", &entry)
+            .await
+            .unwrap();
+        let opened = app
+            .open("tm-roma", &doc, "judicial_decision")
+            .await
+            .unwrap();
+        assert_eq!(opened.plaintext, ASSESSMENT, "{seal}");
     }
 }
 

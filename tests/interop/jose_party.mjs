@@ -10,6 +10,9 @@
 //   seal-json DOCUMENT MEDIA_TYPE AUTHOR_PRIVATE_JWK RECIPIENT_PUBLIC_JWK...
 //       The same with the signature in the flattened JSON serialization
 //       (`cty` JOSE+JSON).
+//   seal-shared-headers DOCUMENT MEDIA_TYPE AUTHOR_PRIVATE_JWK RECIPIENT_PUBLIC_JWK...
+//       The same as seal with `alg` in the shared unprotected header and
+//       `apu`/`apv` in the protected one.
 //   layouts PLAINTEXT_FILE RECIPIENT_PUBLIC_JWK...
 //       Encrypts the file to every recipient in each header layout RFC 7516
 //       allows, and prints {"<layout>": general JSON JWE, ...}: `alg` per
@@ -31,7 +34,7 @@ import * as jose from "jose";
 
 const jwkOf = (path) => JSON.parse(readFileSync(path, "utf8"));
 
-async function seal(document, mediaType, authorPath, recipientPaths, innerJson) {
+async function seal(document, mediaType, authorPath, recipientPaths, innerJson, sharedHeaders) {
   const payload = readFileSync(document);
   const author = jwkOf(authorPath);
   const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
@@ -40,13 +43,23 @@ async function seal(document, mediaType, authorPath, recipientPaths, innerJson) 
   const inner = innerJson
     ? JSON.stringify(await new jose.FlattenedSign(payload).setProtectedHeader(header).sign(key))
     : await new jose.CompactSign(payload).setProtectedHeader(header).sign(key);
-  const outer = new jose.GeneralEncrypt(new TextEncoder().encode(inner))
-    .setProtectedHeader({ enc: "A256GCM", cty: innerJson ? "JOSE+JSON" : "JOSE" });
+  const keyAlg = "ECDH-ES+A256KW";
+  const protectedHeader = { enc: "A256GCM", cty: innerJson ? "JOSE+JSON" : "JOSE" };
+  const outer = new jose.GeneralEncrypt(new TextEncoder().encode(inner));
+  if (sharedHeaders) {
+    // alg for every recipient in the shared header, PartyUInfo and
+    // PartyVInfo for every recipient in the protected one.
+    outer
+      .setProtectedHeader({ ...protectedHeader, apu: "aW9tLXRpcmFuYQ", apv: "Y2FzZTox" })
+      .setSharedUnprotectedHeader({ alg: keyAlg });
+  } else {
+    outer.setProtectedHeader(protectedHeader);
+  }
   for (const path of recipientPaths) {
     const r = jwkOf(path);
     outer
-      .addRecipient(await jose.importJWK(r, "ECDH-ES+A256KW"))
-      .setUnprotectedHeader({ alg: "ECDH-ES+A256KW", kid: r.kid });
+      .addRecipient(await jose.importJWK(r, keyAlg))
+      .setUnprotectedHeader(sharedHeaders ? { kid: r.kid } : { alg: keyAlg, kid: r.kid });
   }
   process.stdout.write(JSON.stringify(await outer.encrypt()));
 }
@@ -126,8 +139,9 @@ async function open(envelopePath, recipientPath, authorPath) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3), false);
-else if (command === "seal-json") await seal(args[0], args[1], args[2], args.slice(3), true);
+if (command === "seal") await seal(args[0], args[1], args[2], args.slice(3), false, false);
+else if (command === "seal-json") await seal(args[0], args[1], args[2], args.slice(3), true, false);
+else if (command === "seal-shared-headers") await seal(args[0], args[1], args[2], args.slice(3), false, true);
 else if (command === "layouts") await layouts(args[0], args.slice(1));
 else if (command === "sign-manifest") await signManifest(args[0], args[1]);
 else if (command === "open") await open(args[0], args[1], args[2]);
