@@ -34,12 +34,18 @@ import * as jose from "jose";
 
 const jwkOf = (path) => JSON.parse(readFileSync(path, "utf8"));
 
+// A signing key from its file: the key, its alg (EdDSA or ES256 by the
+// key) and its kid.
+async function signer(path) {
+  const jwk = jwkOf(path);
+  const alg = jwk.kty === "OKP" ? "EdDSA" : "ES256";
+  return { key: await jose.importJWK(jwk, alg), alg, kid: jwk.kid };
+}
+
 async function seal(document, mediaType, authorPath, recipientPaths, innerJson, sharedHeaders) {
   const payload = readFileSync(document);
-  const author = jwkOf(authorPath);
-  const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
-  const key = await jose.importJWK(author, alg);
-  const header = { alg, kid: author.kid, cty: mediaType };
+  const { key, alg, kid } = await signer(authorPath);
+  const header = { alg, kid, cty: mediaType };
   const inner = innerJson
     ? JSON.stringify(await new jose.FlattenedSign(payload).setProtectedHeader(header).sign(key))
     : await new jose.CompactSign(payload).setProtectedHeader(header).sign(key);
@@ -107,11 +113,10 @@ async function layouts(plaintextPath, recipientPaths) {
 }
 
 async function signManifest(manifestPath, authorPath) {
-  const author = jwkOf(authorPath);
-  const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
+  const { key, alg, kid } = await signer(authorPath);
   const token = await new jose.CompactSign(readFileSync(manifestPath))
-    .setProtectedHeader({ alg, kid: author.kid, typ: "ponte-manifest+jws" })
-    .sign(await jose.importJWK(author, alg));
+    .setProtectedHeader({ alg, kid, typ: "ponte-manifest+jws" })
+    .sign(key);
   process.stdout.write(token);
 }
 

@@ -38,16 +38,22 @@ def general(serialized):
     return json.dumps(value)
 
 
-def seal(document, media_type, author, recipients):
-    with open(document, "rb") as f:
+def signed(path, author, **header):
+    """The file at `path` signed by the key at `author` (compact JWS; EdDSA
+    or ES256 by the key, its kid, and `header`)."""
+    with open(path, "rb") as f:
         payload = f.read()
     signer = key(author)
     alg = "EdDSA" if signer.get("kty") == "OKP" else "ES256"
     token = jws.JWS(payload)
     token.add_signature(
-        signer, None, json.dumps({"alg": alg, "kid": signer.get("kid"), "cty": media_type})
+        signer, None, json.dumps({"alg": alg, "kid": signer.get("kid"), **header})
     )
-    inner = token.serialize(compact=True)
+    return token.serialize(compact=True)
+
+
+def seal(document, media_type, author, recipients):
+    inner = signed(document, author, cty=media_type)
     envelope = jwe.JWE(inner.encode(), protected=json.dumps({"enc": "A256GCM", "cty": "JOSE"}))
     for path in recipients:
         recipient = key(path)
@@ -58,17 +64,7 @@ def seal(document, media_type, author, recipients):
 
 
 def sign_manifest(manifest, author):
-    with open(manifest, "rb") as f:
-        payload = f.read()
-    signer = key(author)
-    alg = "EdDSA" if signer.get("kty") == "OKP" else "ES256"
-    token = jws.JWS(payload)
-    token.add_signature(
-        signer,
-        None,
-        json.dumps({"alg": alg, "kid": signer.get("kid"), "typ": "ponte-manifest+jws"}),
-    )
-    print(token.serialize(compact=True))
+    print(signed(manifest, author, typ="ponte-manifest+jws"))
 
 
 def open_(envelope, recipient, author):
