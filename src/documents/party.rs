@@ -90,15 +90,7 @@ pub fn open(
     let (manifest, _) = Manifest::verify(manifest_token, author, author_keys)?;
     let jwe = Jwe::parse(envelope).map_err(DocumentError::Envelope)?;
     let kids: Vec<String> = jwe.recipient_kids().into_iter().flatten().collect();
-    let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
-    let key = my_keys
-        .iter()
-        .find(|k| kids.contains(&k.kid.as_str()))
-        .ok_or_else(|| {
-            DocumentError::Envelope(JoseError::NotARecipient(
-                my_keys.first().map(|k| k.kid.clone()).unwrap_or_default(),
-            ))
-        })?;
+    let key = held_key(&kids, my_keys).map_err(DocumentError::Envelope)?;
     let inner = jwe.decrypt(key).map_err(DocumentError::Envelope)?;
     let inner = String::from_utf8(inner).map_err(|_| {
         DocumentError::Envelope(JoseError::Malformed("inner JWS is not text".into()))
@@ -112,12 +104,7 @@ pub fn open(
     }
     .map_err(|e| DocumentError::ManifestSignature(author.to_owned(), e))?;
     let as_submitted = sha256_hex(envelope) == manifest.envelope_sha256;
-    if !as_submitted
-        && !manifest
-            .recipients
-            .iter()
-            .all(|kid| kids.contains(&kid.as_str()))
-    {
+    if !as_submitted && !manifest.recipients.iter().all(|kid| kids.contains(kid)) {
         return Err(DocumentError::RecipientsDiffer);
     }
     Ok(Opened {
@@ -151,19 +138,14 @@ pub fn share_entry(
 ) -> Result<Recipient, JoseError> {
     let jwe = Jwe::parse(envelope)?;
     let kids: Vec<String> = jwe.recipient_kids().into_iter().flatten().collect();
-    let kids: Vec<&str> = kids.iter().map(String::as_str).collect();
-    let holder = holder_keys
-        .iter()
-        .find(|k| kids.contains(&k.kid.as_str()))
-        .ok_or_else(|| {
-            JoseError::NotARecipient(
-                holder_keys
-                    .first()
-                    .map(|k| k.kid.clone())
-                    .unwrap_or_default(),
-            )
-        })?;
-    jwe.wrap_for(holder, new_key)
+    jwe.wrap_for(held_key(&kids, holder_keys)?, new_key)
+}
+
+/// The first of `keys` the envelope has an entry for (`kids`).
+fn held_key<'k>(kids: &[String], keys: &'k [Jwk]) -> Result<&'k Jwk, JoseError> {
+    keys.iter().find(|k| kids.contains(&k.kid)).ok_or_else(|| {
+        JoseError::NotARecipient(keys.first().map(|k| k.kid.clone()).unwrap_or_default())
+    })
 }
 
 #[cfg(test)]
