@@ -60,14 +60,41 @@ impl Jwe {
     }
 
     /// Builds a JWE from its top-level members.
-    pub fn from_members(members: Map<String, Value>) -> Result<Jwe, JoseError> {
-        if let Some(name) = FLATTENED_ONLY.iter().find(|n| members.contains_key(**n)) {
-            return Err(JoseError::Malformed(format!(
-                "{name:?} belongs to the flattened JSON serialization; the general one (with `recipients`) is required"
-            )));
+    ///
+    /// Without `recipients`, a flattened-only member names the refused
+    /// form. Beside `recipients`, a top-level `encrypted_key` that repeats
+    /// an entry's (go-jose writes its first entry's there) says nothing
+    /// new and is ignored; one that matches no entry, or a top-level
+    /// `header`, would belong to no entry, and is refused as ambiguous.
+    pub fn from_members(mut members: Map<String, Value>) -> Result<Jwe, JoseError> {
+        if !members.contains_key("recipients") {
+            if let Some(name) = FLATTENED_ONLY.iter().find(|n| members.contains_key(**n)) {
+                return Err(JoseError::Malformed(format!(
+                    "{name:?} belongs to the flattened JSON serialization; the general one (with `recipients`) is required"
+                )));
+            }
         }
-        serde_json::from_value(Value::Object(members))
-            .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))
+        if members.contains_key("header") {
+            return Err(JoseError::Malformed(
+                "a top-level \"header\" beside `recipients` belongs to no recipient entry".into(),
+            ));
+        }
+        let stray_key = members.remove("encrypted_key");
+        let jwe: Jwe = serde_json::from_value(Value::Object(members))
+            .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))?;
+        if let Some(key) = stray_key {
+            if !jwe
+                .recipients
+                .iter()
+                .any(|r| key.as_str() == Some(r.encrypted_key.as_str()))
+            {
+                return Err(JoseError::Malformed(
+                    "a top-level \"encrypted_key\" beside `recipients` matches no recipient entry"
+                        .into(),
+                ));
+            }
+        }
+        Ok(jwe)
     }
 
     pub fn to_json(&self) -> String {
@@ -469,6 +496,42 @@ mod tests {
         object.insert("encrypted_key".into(), entry["encrypted_key"].clone());
         let refused = Jwe::parse(flattened.to_string().as_bytes()).unwrap_err();
         assert!(refused.to_string().contains("flattened"), "{refused}");
+    }
+
+    #[test]
+    fn a_top_level_copy_of_an_entrys_key_is_ignored_and_anything_else_beside_recipients_refused() {
+        // go-jose writes its first entry's encrypted_key at the top level
+        // of the general form too.
+        let keys = [
+            Jwk::generate_x25519().unwrap(),
+            Jwk::generate_p256(KeyUse::Encrypt).unwrap(),
+        ];
+        let public: Vec<Jwk> = keys.iter().map(Jwk::public).collect();
+        let envelope = encrypt(b"report", &public, None).unwrap();
+        let mut value: Value = serde_json::from_str(&envelope.to_json()).unwrap();
+        value["encrypted_key"] = value["recipients"][0]["encrypted_key"].clone();
+        let parsed = Jwe::parse(value.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed, envelope);
+        for key in &keys {
+            assert_eq!(parsed.decrypt(key).unwrap(), b"report");
+        }
+        // A key for no entry, or a header for no entry: which recipient
+        // they belong to is anyone's guess.
+        value["encrypted_key"] = b64(&[7u8; 40]).into();
+        let refused = Jwe::parse(value.to_string().as_bytes()).unwrap_err();
+        assert!(
+            refused.to_string().contains("matches no recipient entry"),
+            "{refused}"
+        );
+        value.as_object_mut().unwrap().remove("encrypted_key");
+        value["header"] = serde_json::json!({"alg": ALG});
+        let refused = Jwe::parse(value.to_string().as_bytes()).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("belongs to no recipient entry"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ crate::on_both_databases!(
     the_plan_names_the_entitled_parties_and_their_active_keys,
     a_mission_submits_an_assessment_and_each_recipient_opens_it,
     a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it,
+    a_mission_on_a_p256_only_jose_library_submits_and_every_recipient_opens_it,
     parties_whose_keys_are_on_p256_sign_seal_and_open_like_the_others,
     the_broker_stores_only_ciphertext_under_its_own_seal,
     retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice,
@@ -213,14 +214,73 @@ async fn a_mission_submits_an_assessment_and_each_recipient_opens_it(backend: Ba
 }
 
 /// A party need not use Ponte's client: a submission made entirely with
-/// jwcrypto (Python) or panva/jose (Node) — the manifest signed, the
-/// document signed (compact or JSON serialization) and sealed, with `alg`
-/// per recipient or in the shared header — passes the broker's checks,
-/// opens for every recipient, and opens for a court after a share.
+/// jwcrypto or joserfc (Python) or panva/jose (Node) — the manifest signed,
+/// the document signed (compact or JSON serialization) and sealed, with
+/// `alg` per recipient or in the shared header — passes the broker's
+/// checks, opens for every recipient, and opens for a court after a share,
+/// with Ponte and with the library.
 async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient_opens_it(
     backend: Backend,
 ) {
+    use common::OtherJose::{Joserfc, Jwcrypto, NodeJose};
     let app = TestApp::spawn(backend).await;
+    submit_with_other_libraries_and_share(
+        &app,
+        &[
+            (Jwcrypto, "seal"),
+            (NodeJose, "seal"),
+            (NodeJose, "seal-json"),
+            (NodeJose, "seal-shared-headers"),
+            (Joserfc, "seal"),
+            (Joserfc, "seal-json"),
+        ],
+    )
+    .await;
+}
+
+/// Libraries without X25519 or Ed25519 — go-jose (Go) and latchset's
+/// `jose` (C) — serve parties whose keys are all on P-256 the same way.
+async fn a_mission_on_a_p256_only_jose_library_submits_and_every_recipient_opens_it(
+    backend: Backend,
+) {
+    use common::OtherJose::{GoJose, LatchsetJose};
+    let app = TestApp::spawn(backend).await;
+    let at = rfc3339(time::OffsetDateTime::now_utc());
+    for party in [
+        "iom-tirana",
+        "ministry-labour",
+        "iom-rome",
+        "comune-torino",
+        "tm-roma",
+    ] {
+        let keys = [
+            ponte::jose::Jwk::generate_p256(KeyUse::Sign).unwrap(),
+            ponte::jose::Jwk::generate_p256(KeyUse::Encrypt).unwrap(),
+        ];
+        rotate_held_keys(&app, party, &keys, &at).await;
+    }
+    submit_with_other_libraries_and_share(&app, &[(GoJose, "seal"), (LatchsetJose, "seal")]).await;
+}
+
+/// Rotates `party` to `keys` (signing, encryption) in the directory and in
+/// its own credential folder, as `ponte init` writes them.
+async fn rotate_held_keys(app: &TestApp, party: &str, keys: &[ponte::jose::Jwk; 2], at: &str) {
+    let id = ponte::parties::PartyId::parse(party).unwrap();
+    let public: Vec<_> = keys.iter().map(|k| k.public()).collect();
+    ponte::parties::unchecked_rotate_keys(&app.db, &id, &public, at)
+        .await
+        .unwrap();
+    let dir = app.data_dir().join("parties").join(party);
+    std::fs::write(dir.join("sign.jwk"), keys[0].to_json()).unwrap();
+    std::fs::write(dir.join("enc.jwk"), keys[1].to_json()).unwrap();
+}
+
+/// For each (library, seal command): the mission seals the assessment and
+/// signs the manifest with the library alone, submits, and every recipient
+/// opens it with Ponte. Then a court attached later gets each document by
+/// a share and opens it with Ponte and with the library: the entry Ponte
+/// added must open for the library too.
+async fn submit_with_other_libraries_and_share(app: &TestApp, seals: &[(common::OtherJose, &str)]) {
     let case = app.case_with_mission().await;
     let plan = app
         .client("iom-tirana")
@@ -235,25 +295,20 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
     let dir = tempfile::tempdir().unwrap();
     let document = dir.path().join("assessment.txt");
     std::fs::write(&document, ASSESSMENT).unwrap();
+    let author_key = app.data_dir().join("parties/iom-tirana/sign.jwk");
     let mut args: Vec<std::ffi::OsString> = vec![
         "seal".into(),
         document.into(),
         "text/plain".into(),
-        app.data_dir().join("parties/iom-tirana/sign.jwk").into(),
+        author_key.clone().into(),
     ];
     for (i, key) in plan.recipients.iter().flat_map(|p| &p.keys).enumerate() {
         let file = dir.path().join(format!("recipient-{i}.jwk"));
         std::fs::write(&file, key.to_string()).unwrap();
         args.push(file.into());
     }
-    use common::OtherJose::{Jwcrypto, NodeJose};
     let mut documents = Vec::new();
-    for (library, seal) in [
-        (Jwcrypto, "seal"),
-        (NodeJose, "seal"),
-        (NodeJose, "seal-json"),
-        (NodeJose, "seal-shared-headers"),
-    ] {
+    for &(library, seal) in seals {
         args[0] = seal.into();
         let mut prepared = app
             .prepare(
@@ -274,9 +329,7 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             .run(&[
                 std::ffi::OsStr::new("sign-manifest"),
                 manifest.as_os_str(),
-                app.data_dir()
-                    .join("parties/iom-tirana/sign.jwk")
-                    .as_os_str(),
+                author_key.as_os_str(),
             ])
             .trim()
             .to_owned();
@@ -292,15 +345,23 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             assert_eq!(opened.media_type.as_deref(), Some("text/plain"));
             assert!(opened.as_submitted);
         }
-        documents.push((doc, seal));
+        documents.push((doc, library, seal));
     }
     // A court attached later gets each of them by a share and opens it,
     // whatever header layout the sealing library chose.
     app.attach(&case, "tm-roma", "ministry-labour")
         .await
         .unwrap();
-    let court_key = app.private_key("tm-roma", KeyUse::Encrypt).public();
-    for (doc, seal) in documents {
+    let court_key = app.private_key("tm-roma", KeyUse::Encrypt);
+    let author_public = dir.path().join("author.jwk");
+    std::fs::write(
+        &author_public,
+        app.private_key("iom-tirana", KeyUse::Sign)
+            .public()
+            .to_json(),
+    )
+    .unwrap();
+    for (doc, library, seal) in documents {
         let held = app
             .client("iom-tirana")
             .envelope(&doc, "best_interest_assessment")
@@ -309,7 +370,7 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
         let entry = party::share_entry(
             &held.envelope,
             &[app.private_key("iom-tirana", KeyUse::Encrypt)],
-            &court_key,
+            &court_key.public(),
         )
         .unwrap();
         app.client("iom-tirana")
@@ -320,7 +381,29 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
             .open("tm-roma", &doc, "judicial_decision")
             .await
             .unwrap();
-        assert_eq!(opened.plaintext, ASSESSMENT, "{seal}");
+        assert_eq!(opened.plaintext, ASSESSMENT, "{library:?} {seal}");
+        if !library.has_curve(&court_key.crv) {
+            continue;
+        }
+        let shared = app
+            .client("tm-roma")
+            .envelope(&doc, "judicial_decision")
+            .await
+            .unwrap();
+        let envelope = dir.path().join("shared.json");
+        std::fs::write(&envelope, &shared.envelope).unwrap();
+        let opened: Value = serde_json::from_str(&library.run(&[
+            std::ffi::OsStr::new("open"),
+            envelope.as_os_str(),
+            app.data_dir().join("parties/tm-roma/enc.jwk").as_os_str(),
+            author_public.as_os_str(),
+        ]))
+        .unwrap();
+        assert_eq!(
+            opened["document_hex"].as_str(),
+            Some(ponte::pki::hex(ASSESSMENT).as_str()),
+            "{library:?} {seal}: the court opens the shared envelope with the library"
+        );
     }
 }
 
@@ -347,15 +430,7 @@ async fn parties_whose_keys_are_on_p256_sign_seal_and_open_like_the_others(backe
             ],
         ),
     ] {
-        let id = ponte::parties::PartyId::parse(party).unwrap();
-        let public: Vec<_> = keys.iter().map(|k| k.public()).collect();
-        ponte::parties::unchecked_rotate_keys(&app.db, &id, &public, &at)
-            .await
-            .unwrap();
-        // The party's own files hold its private keys, as `ponte init` writes them.
-        let dir = app.data_dir().join("parties").join(party);
-        std::fs::write(dir.join("sign.jwk"), keys[0].to_json()).unwrap();
-        std::fs::write(dir.join("enc.jwk"), keys[1].to_json()).unwrap();
+        rotate_held_keys(&app, party, &keys, &at).await;
     }
     let plan = app
         .client("iom-tirana")

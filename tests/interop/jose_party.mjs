@@ -24,7 +24,7 @@
 //       Signs the manifest (compact JWS, `typ` ponte-manifest+jws) and
 //       prints the token.
 //   open ENVELOPE RECIPIENT_PRIVATE_JWK AUTHOR_PUBLIC_JWK
-//       Decrypts the JWE, verifies the inner JWS and prints
+//       Decrypts the JWE, verifies the inner JWS (compact or JSON) and prints
 //       {"media_type", "document_hex"}.
 //
 // Key arguments are files holding one JWK each. Needs `npm ci` in this
@@ -128,13 +128,21 @@ async function open(envelopePath, recipientPath, authorPath) {
     envelope,
     await jose.importJWK(recipient, "ECDH-ES+A256KW"),
   );
-  if (protectedHeader.cty !== "JOSE") throw new Error("outer cty is not JOSE");
   const alg = author.kty === "OKP" ? "EdDSA" : "ES256";
-  const inner = await jose.compactVerify(
-    new TextDecoder().decode(plaintext),
-    await jose.importJWK(author, alg),
-    { algorithms: [alg] },
-  );
+  const authorKey = await jose.importJWK(author, alg);
+  const text = new TextDecoder().decode(plaintext);
+  let inner;
+  if (protectedHeader.cty === "JOSE") {
+    inner = await jose.compactVerify(text, authorKey, { algorithms: [alg] });
+  } else if (protectedHeader.cty === "JOSE+JSON") {
+    // A JSON signature, flattened or general.
+    const jws = JSON.parse(text);
+    inner = jws.signatures
+      ? await jose.generalVerify(jws, authorKey, { algorithms: [alg] })
+      : await jose.flattenedVerify(jws, authorKey, { algorithms: [alg] });
+  } else {
+    throw new Error(`outer cty ${protectedHeader.cty} is neither JOSE nor JOSE+JSON`);
+  }
   process.stdout.write(
     JSON.stringify({
       media_type: inner.protectedHeader.cty,
