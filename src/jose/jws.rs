@@ -325,6 +325,10 @@ mod tests {
                 JoseError::EmbeddedKey("x5u".into()),
             ),
             (
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "x5c": ["MIIB"]}),
+                JoseError::EmbeddedKey("x5c".into()),
+            ),
+            (
                 serde_json::json!({"alg": "EdDSA", "kid": "someone-else"}),
                 JoseError::UnknownKey("someone-else".into()),
             ),
@@ -340,6 +344,13 @@ mod tests {
                 "{header}"
             );
         }
+        // Parameters that bring no key are ignored: a type, a certificate
+        // thumbprint some libraries add beside the kid, a private name.
+        let hinted = serde_json::json!({
+            "alg": "EdDSA", "kid": kid, "typ": "JOSE", "x5t": "c2hhMQ", "x5t#S256": "c2hhMjU2",
+            "x-office": "Tirana",
+        });
+        assert_eq!(verify_compact(&forge(hinted), &keys).unwrap().payload, b"x");
         let big = serde_json::json!({"alg": "EdDSA", "kid": kid, "pad": "x".repeat(10_000)});
         assert_eq!(
             verify_compact(&forge(big), &keys).unwrap_err(),

@@ -23,8 +23,11 @@ use base64::Engine;
 /// Largest protected or unprotected header Ponte reads, in bytes (base64url).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
-/// Header parameters that would let a message name its own trust.
-pub const FORBIDDEN_HEADERS: [&str; 6] = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
+/// Header parameters that would let a message bring its own key or name
+/// where to fetch one. (A certificate thumbprint, `x5t` or `x5t#S256`,
+/// only names a key, as `kid` does; some libraries add it, and it is
+/// ignored: keys come from the party directory by `kid` alone.)
+pub const FORBIDDEN_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
 
 /// Why a JOSE object was refused. Each has a stable code.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
