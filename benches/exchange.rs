@@ -11,9 +11,12 @@
 //! (`PONTE_BENCH_LARGE_MIB=N` sets its size in MiB);
 //! under `cargo test` it runs as a quick smoke test (a few small documents).
 //!
-//! Against S3 instead of the local directory (broker and baseline alike):
+//! Against S3 instead of the local directory (broker and baseline alike),
+//! and with PostgreSQL instead of the embedded SQLite (the production
+//! set-up, both together):
 //!
 //!     scripts/with-services env PONTE_BENCH_S3=1 cargo bench --bench exchange
+//!     scripts/with-services env PONTE_BENCH_S3=1 PONTE_BENCH_POSTGRES=1 cargo bench --bench exchange
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +66,26 @@ fn s3_from_env() -> Option<S3> {
     })
 }
 
-fn start_broker(data_dir: &Path, s3: Option<&S3>) -> Broker {
+/// A fresh database on the PostgreSQL cluster of `scripts/with-services`,
+/// when `PONTE_BENCH_POSTGRES` is set.
+async fn postgres_from_env() -> Option<String> {
+    use sqlx::Connection;
+    std::env::var("PONTE_BENCH_POSTGRES").ok()?;
+    let admin = std::env::var("PONTE_TEST_POSTGRES_URL")
+        .expect("PONTE_TEST_POSTGRES_URL: run under scripts/with-services");
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    let mut suffix = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut suffix).unwrap();
+    let name = format!("ponte_bench_{}", ponte::pki::hex(&suffix));
+    sqlx::Executor::execute(&mut conn, format!("create database {name}").as_str())
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    Some(format!("{base}/{name}"))
+}
+
+fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) -> Broker {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -80,6 +102,9 @@ fn start_broker(data_dir: &Path, s3: Option<&S3>) -> Broker {
             .env("PONTE__OBJECTS__S3__ACCESS_KEY_ID", &s3.key_id)
             .env("PONTE__OBJECTS__S3__SECRET_ACCESS_KEY_FILE", &secret)
             .env("PONTE__OBJECTS__S3__TIMEOUT_SECS", "120");
+    }
+    if let Some(url) = postgres {
+        command.env("PONTE__DATABASE__URL", url);
     }
     let child = command
         .arg("--data-dir")
@@ -212,8 +237,9 @@ async fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
     let quick = smoke || std::env::var("PONTE_BENCH_QUICK").is_ok();
     let s3 = s3_from_env();
+    let postgres = postgres_from_env().await;
     let dir = tempfile::tempdir().unwrap();
-    let broker = start_broker(dir.path(), s3.as_ref());
+    let broker = start_broker(dir.path(), s3.as_ref(), postgres.as_deref());
     let admin = dir.path().to_owned();
     let anonymous = loop {
         if admin.join("ca.crt").exists() {
@@ -297,8 +323,13 @@ async fn main() {
     } else {
         "local object directory"
     };
+    let database = if postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
-        "Ponte exchange benchmark ({store}, SQLite, mTLS over loopback; {} cores)",
+        "Ponte exchange benchmark ({store}, {database}, mTLS over loopback; {} cores)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
