@@ -284,8 +284,8 @@ impl Scanner {
         )?;
         let mut head = serde_json::Map::new();
         for (name, value) in &self.members {
-            let value: serde_json::Value =
-                serde_json::from_slice(value).map_err(|e| format!("member {name:?}: {e}"))?;
+            let value =
+                crate::jose::strict_json(value).map_err(|e| format!("member {name:?}: {e}"))?;
             head.insert(name.clone(), value);
         }
         let head_json = serde_json::Value::Object(head.clone()).to_string();
@@ -373,6 +373,8 @@ mod tests {
             br#"{"protected":"e30","protected":"e30","recipients":[],"iv":"a","ciphertext":"abc","tag":"t"}"#,
             br#"{"protected":"e30","encrypted_key":"x","iv":"a","ciphertext":"abc","tag":"t"}"#,
             br#"{"protected":"e30","recipients":[],"iv":"a","ciphertext":"abc","tag":"t"} x"#,
+            br#"{"protected":"e30","recipients":[{"header":{"kid":"a","kid":"b"},"encrypted_key":"x"}],"iv":"a","ciphertext":"abc","tag":"t"}"#,
+            br#"{"protected":"e30","unprotected":{"alg":"x","alg":"y"},"recipients":[],"iv":"a","ciphertext":"abc","tag":"t"}"#,
         ] {
             assert!(scan(bad, 3).is_err(), "{}", String::from_utf8_lossy(bad));
         }

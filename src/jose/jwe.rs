@@ -54,9 +54,13 @@ impl Jwe {
     /// Parses the general JSON serialization (the flattened one is refused:
     /// Ponte adds recipients to envelopes, which needs the general form).
     pub fn parse(text: &[u8]) -> Result<Jwe, JoseError> {
-        let members: Map<String, Value> = serde_json::from_slice(text)
-            .map_err(|e| JoseError::Malformed(format!("not a general JSON JWE: {e}")))?;
-        Jwe::from_members(members)
+        match super::strict_json(text) {
+            Ok(Value::Object(members)) => Jwe::from_members(members),
+            Ok(_) => Err(JoseError::Malformed(
+                "not a general JSON JWE: not a JSON object".into(),
+            )),
+            Err(e) => Err(JoseError::Malformed(format!("not a general JSON JWE: {e}"))),
+        }
     }
 
     /// Builds a JWE from its top-level members.

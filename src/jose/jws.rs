@@ -101,8 +101,7 @@ pub fn verify_compact(
 /// Verifies a JWS in JSON serialization (general or flattened). Every
 /// signature present must verify; the first one's header and key are returned.
 pub fn verify_json(text: &str, keys: &(impl KeyResolver + ?Sized)) -> Result<Verified, JoseError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| JoseError::Malformed(e.to_string()))?;
+    let value = super::strict_json(text.as_bytes()).map_err(JoseError::Malformed)?;
     let object = value
         .as_object()
         .ok_or_else(|| JoseError::Malformed("not a JSON object".into()))?;
@@ -344,6 +343,13 @@ mod tests {
                 "{header}"
             );
         }
+        // A parameter twice: refused, whichever copy a library would take.
+        let twice = format!(r#"{{"alg":"EdDSA","kid":"{kid}","kid":"someone-else"}}"#);
+        let input = format!("{}.{}", b64(twice.as_bytes()), b64(b"x"));
+        let token = format!("{input}.{}", b64(&sign(&key, input.as_bytes()).unwrap()));
+        assert!(
+            matches!(verify_compact(&token, &keys), Err(JoseError::Malformed(m)) if m.contains("\"kid\" appears twice"))
+        );
         // Parameters that bring no key are ignored: a type, a certificate
         // thumbprint some libraries add beside the kid, a private name.
         let hinted = serde_json::json!({

@@ -8,7 +8,8 @@
 //!
 //! Anything else is refused with a [`JoseError`]: `none`, other algorithms,
 //! `zip`, any `crit`, embedded or remote keys (`jwk`, `jku`, `x5u`, `x5c`),
-//! unknown keys, duplicate or too many recipients, oversize headers.
+//! unknown keys, duplicate or too many recipients, a member name twice in
+//! any JSON object, oversize headers.
 
 pub mod jwe;
 pub mod jwk;
@@ -98,6 +99,83 @@ pub(crate) fn b64_member(name: &str, text: &str) -> Result<Vec<u8>, JoseError> {
     b64_decode(text).map_err(|e| JoseError::Malformed(format!("{name}: not base64url ({e})")))
 }
 
+/// Parses JSON as JOSE objects must be read: a member name that appears
+/// twice in any object is refused (RFC 7515 section 5.2 and RFC 7516
+/// section 5.2 allow refusing it or taking the last; a party whose library
+/// took the first would read another header than the broker checked).
+pub fn strict_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    use serde::de::DeserializeSeed;
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = strict::Strict
+        .deserialize(&mut reader)
+        .map_err(|e| e.to_string())?;
+    reader.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+mod strict {
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// Deserializes any JSON value, refusing duplicate member names.
+    pub struct Strict;
+
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Strict)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut members = Map::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if members.contains_key(&name) {
+                    return Err(de::Error::custom(format_args!(
+                        "member {name:?} appears twice"
+                    )));
+                }
+                let value = map.next_value_seed(Strict)?;
+                members.insert(name, value);
+            }
+            Ok(Value::Object(members))
+        }
+    }
+}
+
 /// Decodes a base64url JSON header object with the size limit.
 pub(crate) fn decode_header(
     encoded: &str,
@@ -106,11 +184,12 @@ pub(crate) fn decode_header(
         return Err(JoseError::HeaderTooLarge);
     }
     let bytes = b64_member("protected header", encoded)?;
-    match serde_json::from_slice(&bytes) {
+    match strict_json(&bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        _ => Err(JoseError::Malformed(
+        Ok(_) => Err(JoseError::Malformed(
             "protected header is not a JSON object".into(),
         )),
+        Err(e) => Err(JoseError::Malformed(format!("protected header: {e}"))),
     }
 }
 
@@ -131,4 +210,27 @@ pub(crate) fn check_common(
         return Err(JoseError::EmbeddedKey((*name).to_owned()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_name_twice_is_refused_at_any_depth() {
+        let value = strict_json(br#"{"a":[1,{"b":null,"c":"d"}],"e":{"f":-1.5}}"#).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"a": [1, {"b": null, "c": "d"}], "e": {"f": -1.5}})
+        );
+        for text in [
+            r#"{"alg":"EdDSA","alg":"none"}"#,
+            r#"{"recipients":[{"header":{"kid":"a","kid":"b"}}]}"#,
+            r#"{"a":{"b":1},"c":[{"d":1,"d":1}]}"#,
+        ] {
+            let refused = strict_json(text.as_bytes()).unwrap_err();
+            assert!(refused.contains("appears twice"), "{text}: {refused}");
+        }
+        assert!(strict_json(br#"{"a":1} x"#).is_err(), "trailing bytes");
+    }
 }

@@ -616,6 +616,14 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
         .unwrap()
         .insert("alg".into(), "RSA1_5".into());
     let rsa = garbage(jwe.to_json().as_bytes());
+    // A header parameter twice: a library that took the first would read
+    // another key id than the broker checked.
+    let twice = Jwe::parse(&good.envelope).unwrap().to_json().replacen(
+        "\"header\":{",
+        "\"header\":{\"kid\":\"someone-else\",",
+        1,
+    );
+    let twice = garbage(twice.as_bytes());
 
     let cases: Vec<(&str, &party::Prepared, &str, u16, &str)> = vec![
         (
@@ -660,6 +668,13 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
             422,
             "unsupported_algorithm",
         ),
+        (
+            "a header parameter twice",
+            &twice,
+            case.as_str(),
+            400,
+            "malformed_envelope",
+        ),
     ];
     for (what, prepared, case, status, code) in cases {
         let err = app.submit("iom-tirana", case, prepared).await.unwrap_err();
@@ -668,6 +683,12 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
             (Some(status), Some(code)),
             "{what}: {err}"
         );
+        if what == "a header parameter twice" {
+            assert!(
+                err.to_string().contains("\"kid\" appears twice"),
+                "the error names the parameter: {err}"
+            );
+        }
         if what == "recipient outside the plan" {
             assert!(
                 err.to_string().contains(&dakar.kid),
@@ -715,7 +736,7 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     // Every refusal is on record with its code, whether it came before the
     // policy decided (no manifest, a foreign signature, an unknown case) or
     // after; and every submission the policy allowed is on record too,
-    // though five of them stopped before or during their upload.
+    // though six of them stopped before or during their upload.
     let events = audit::recent(&app.db, 200).await.unwrap();
     let count = |action: &str, outcome: Outcome| {
         events
@@ -736,6 +757,7 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
             "envelope_hash_mismatch",
             "malformed_envelope",
             "malformed_envelope",
+            "malformed_envelope",
             "manifest_key_not_registered",
             "manifest_missing",
             "recipient_not_in_plan",
@@ -744,7 +766,7 @@ async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
     );
     assert_eq!(
         count("SubmitDocument", Outcome::Allow),
-        count("DocumentAccepted", Outcome::Done) + 5
+        count("DocumentAccepted", Outcome::Done) + 6
     );
 }
 
