@@ -364,6 +364,73 @@ mod tests {
         }
     }
 
+    /// Differential test against a full JSON parse, on thousands of
+    /// envelopes mutated at random (a fixed seed, so every run is the
+    /// same): whatever the scanner accepts parses to the same members, and
+    /// its `recipients_end` is where a shared entry can be spliced in.
+    #[test]
+    fn the_scanner_reads_mutated_envelopes_as_a_json_parser_does() {
+        let key = Jwk::generate_x25519().unwrap();
+        let jwe = encrypt(b"short", &[key.public()], None).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&jwe.to_json()).unwrap();
+        let mut base = serde_json::to_string_pretty(&value).unwrap().into_bytes();
+        base.extend_from_slice(b"\n");
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"{}[]\":,\\ \n\tabcAZ09-_+/=u\x00\xff";
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut bytes = base.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = next() as usize % (bytes.len() + 1);
+                let byte = alphabet[next() as usize % alphabet.len()];
+                match next() % 3 {
+                    0 => bytes.insert(at, byte),
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ if at < bytes.len() => bytes[at] = byte,
+                    _ => {}
+                }
+            }
+            let step = 1 + next() as usize % 64;
+            let Ok(scanned) = scan(&bytes, step) else {
+                refused += 1;
+                continue;
+            };
+            accepted += 1;
+            let text = String::from_utf8_lossy(&bytes);
+            let parsed = Jwe::parse(&bytes)
+                .unwrap_or_else(|e| panic!("the scanner took what a parser refuses ({e}): {text}"));
+            let mut head = parsed.clone();
+            head.ciphertext = String::new();
+            assert_eq!(scanned.head, head, "{text}");
+            assert_eq!(scanned.ciphertext_len as usize, parsed.ciphertext.len());
+            assert_eq!(scanned.size as usize, bytes.len());
+            let end = scanned.recipients_end as usize;
+            let mut spliced = bytes[..end].to_vec();
+            spliced.extend_from_slice(br#",{"encrypted_key":"spliced"}"#);
+            spliced.extend_from_slice(&bytes[end..]);
+            let spliced = Jwe::parse(&spliced).unwrap();
+            assert_eq!(
+                spliced.recipients.len(),
+                parsed.recipients.len() + 1,
+                "{text}"
+            );
+            assert_eq!(spliced.recipients.last().unwrap().encrypted_key, "spliced");
+        }
+        // The mutations reach both sides.
+        assert!(
+            accepted > 1_000 && refused > 1_000,
+            "{accepted} / {refused}"
+        );
+    }
+
     #[test]
     fn malformed_envelopes_are_refused() {
         for bad in [
