@@ -36,6 +36,8 @@ pub struct AppState {
     pub broker_jwks: Arc<serde_json::Value>,
     /// The audit log's name in its checkpoints.
     pub log_origin: Arc<str>,
+    /// How many refusals of unidentified callers go on record one by one.
+    pub refusals: Arc<http::throttle::RefusalThrottle>,
 }
 
 impl AppState {
@@ -165,6 +167,10 @@ impl App {
                 metrics: Arc::new(Metrics::default()),
                 broker_jwks: Arc::new(broker_jwks),
                 log_origin: Arc::from(settings.audit.origin.as_str()),
+                refusals: Arc::new(http::throttle::RefusalThrottle::new(
+                    settings.server.unidentified_refusals_per_window,
+                    Duration::from_secs(settings.server.refusal_window_secs),
+                )),
             },
             tls,
             listener,
@@ -203,6 +209,7 @@ impl App {
             self.sweep.1,
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
+        let throttled = tokio::spawn(http::throttle::record_forever(self.state.clone()));
         let log = tokio::spawn(keep_the_log(self.state.clone(), self.log.0, self.log.1));
         let outbox = tokio::spawn(deliver_forever(
             self.state.clone(),
@@ -221,6 +228,7 @@ impl App {
         .await;
         sweeper.abort();
         reloader.abort();
+        throttled.abort();
         outbox.abort();
         log.abort();
     }
@@ -314,14 +322,17 @@ async fn deliver_forever(
     }
 }
 
-/// Deletes uploads that never became documents, now and then, on every replica.
+/// Deletes uploads that never became documents, now and then, on every
+/// replica. The first round comes one interval after the start, not at it:
+/// nothing at a start is older than it was a moment before, and a round at
+/// once would race whatever the operator (or a test) does right after.
 async fn sweep_forever(
     retention: crate::documents::erasure::Retention,
     state: AppState,
     every: Duration,
     grace: time::Duration,
 ) {
-    let mut ticker = tokio::time::interval(every);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         ticker.tick().await;
         match crate::documents::erasure::sweep(

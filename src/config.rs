@@ -45,6 +45,12 @@ pub struct ServerSettings {
     pub kek_file: Option<PathBuf>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Refusals of unidentified requests (no registered certificate, or a
+    /// consent-code route) recorded one by one per address and window;
+    /// beyond that they are answered 429 and counted in one event.
+    pub unidentified_refusals_per_window: u32,
+    /// The length of that window.
+    pub refusal_window_secs: u64,
 }
 
 /// Metadata database.
@@ -193,6 +199,8 @@ impl Default for Settings {
                 signing_key_file: None,
                 kek_file: None,
                 shutdown_grace_secs: 30,
+                unidentified_refusals_per_window: 30,
+                refusal_window_secs: 60,
             },
             database: DatabaseSettings {
                 url: None,

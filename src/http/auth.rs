@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::throttle::{self, PeerAddr};
 use super::tls::PeerCertificate;
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
@@ -149,7 +150,9 @@ impl FromRequestParts<AppState> for Caller {
             .get::<Action>()
             .map(|a| a.name())
             .unwrap_or("unknown");
+        let address = parts.extensions.get::<PeerAddr>();
         let Some(PeerCertificate(certificate)) = parts.extensions.get::<PeerCertificate>() else {
+            throttle::admit(state, address)?;
             refuse(
                 state,
                 &request_id,
@@ -164,6 +167,7 @@ impl FromRequestParts<AppState> for Caller {
         match parties::find_by_fingerprint(&state.db, &fingerprint).await? {
             Some(party) => Ok(Caller { party, request_id }),
             None => {
+                throttle::admit(state, address)?;
                 let principal = format!("certificate:{fingerprint}");
                 refuse(
                     state,

@@ -55,7 +55,11 @@ pub enum ApiError {
         allowed: Vec<String>,
     },
     #[error("{detail}")]
-    TooManyRequests { retry_after: u64, detail: String },
+    TooManyRequests {
+        code: &'static str,
+        retry_after: u64,
+        detail: String,
+    },
     /// A consent-based move without the consent it needs: names the
     /// consents and their states.
     #[error("{detail}")]
@@ -122,7 +126,7 @@ impl ApiError {
             | ApiError::Other { code, .. }
             | ApiError::ConsentLacking { code, .. }
             | ApiError::Workflow { code, .. } => code,
-            ApiError::TooManyRequests { .. } => "too_many_attempts",
+            ApiError::TooManyRequests { code, .. } => code,
             ApiError::Unavailable(..) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -421,6 +425,7 @@ impl From<ConsentError> for ApiError {
                 detail: e.to_string(),
             },
             ConsentError::TooManyAttempts(secs) => ApiError::TooManyRequests {
+                code: "too_many_attempts",
                 retry_after: secs,
                 detail: e.to_string(),
             },

@@ -16,6 +16,7 @@ pub mod notices;
 mod openapi;
 mod ops;
 mod refusal;
+pub mod throttle;
 pub mod tls;
 
 use std::sync::Arc;

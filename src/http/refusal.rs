@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::throttle::{self, PeerAddr};
 use super::tls::PeerCertificate;
 use super::Access;
 use crate::app::AppState;
@@ -26,6 +27,7 @@ pub struct ProblemCode(pub &'static str);
 pub(super) struct Asked {
     request_id: Option<String>,
     certificate: Option<PeerCertificate>,
+    address: Option<PeerAddr>,
     resource: String,
 }
 
@@ -38,6 +40,7 @@ impl Asked {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             certificate: parts.extensions.get::<PeerCertificate>().cloned(),
+            address: parts.extensions.get::<PeerAddr>().copied(),
             resource: params
                 .and_then(|params| params.iter().next())
                 .map(|(name, value)| resource(name, value))
@@ -91,7 +94,12 @@ pub(super) async fn record_if_unrecorded(
     already_recorded: bool,
 ) {
     let Answered { status, code } = answered;
-    if !status.is_client_error() || already_recorded || access == Access::Public {
+    // A throttled refusal is counted in its window's summary.
+    if !status.is_client_error()
+        || already_recorded
+        || access == Access::Public
+        || code == throttle::THROTTLED
+    {
         return;
     }
     let principal = match (access, &asked.certificate) {
@@ -108,6 +116,10 @@ pub(super) async fn record_if_unrecorded(
         }
         _ => "anonymous".into(),
     };
+    // Nobody identified: within the address's allowance, or counted only.
+    if !principal.starts_with("party:") && throttle::admit(state, asked.address.as_ref()).is_err() {
+        return;
+    }
     let event = AuditEvent {
         at: state.now(),
         request_id: asked.request_id,

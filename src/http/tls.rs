@@ -143,11 +143,13 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|der| PeerCertificate(der.clone().into_owned()));
+            let address = super::throttle::PeerAddr(peer.ip());
             let service = router.map_request(
                 move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                     if let Some(cert) = &certificate {
                         request.extensions_mut().insert(cert.clone());
                     }
+                    request.extensions_mut().insert(address);
                     request
                 },
             );

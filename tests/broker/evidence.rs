@@ -696,7 +696,89 @@ async fn every_refused_request_is_on_record_once_with_its_code(backend: Backend)
     );
 }
 
+/// Anyone who reaches the port can be refused, and each refusal is a
+/// durable record. Past an allowance per address and window, callers nobody
+/// identified are answered 429 with `Retry-After`, and one event counts
+/// them when the window ends; a registered party's refusals are all
+/// recorded one by one.
+async fn unidentified_callers_past_their_allowance_get_429_and_are_counted(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = common::settings(dir.path(), backend).await;
+    settings.server.unidentified_refusals_per_window = 3;
+    settings.server.refusal_window_secs = 2;
+    let app = TestApp::spawn_with(dir, settings).await;
+    let case = app.open_case("AL").await;
+    let anonymous = app.anonymous();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = anonymous
+            .http()
+            .get(anonymous.url("/v1/cases"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            let wait: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&wait), "{wait}");
+            let problem: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(problem["code"], "too_many_refusals");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+    // A registered party is identified and accountable: never throttled.
+    let stranger = app.client("iom-dakar");
+    for _ in 0..5 {
+        let refused = stranger
+            .get::<serde_json::Value>(&format!("/v1/cases/{case}"))
+            .await
+            .unwrap_err();
+        assert_ne!(refused.status(), Some(429));
+    }
+    // When the window ends, one event counts the five answered 429.
+    let mut summary = None;
+    for _ in 0..100 {
+        let events = audit_mod::recent(&app.db, 500).await.unwrap();
+        if let Some((_, event)) = events.iter().find(|(_, e)| e.action == "RefusalsThrottled") {
+            summary = Some((event.clone(), events));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (summary, events) = summary.expect("the throttled refusals are counted on record");
+    assert_eq!(summary.principal, "anonymous");
+    assert_eq!(summary.outcome, audit_mod::Outcome::Deny);
+    assert_eq!(summary.detail["refused"], 5);
+    assert_eq!(summary.detail["window_secs"], 2);
+    let one_by_one = |principal: &str| {
+        events
+            .iter()
+            .filter(|(_, e)| {
+                e.principal == principal
+                    && e.outcome == audit_mod::Outcome::Deny
+                    && e.action != "RefusalsThrottled"
+            })
+            .count()
+    };
+    assert_eq!(one_by_one("anonymous"), 3);
+    assert_eq!(one_by_one("party:iom-dakar"), 5);
+    // A new window, a new allowance.
+    let response = anonymous
+        .http()
+        .get(anonymous.url("/v1/cases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
 on_both_databases!(
+    unidentified_callers_past_their_allowance_get_429_and_are_counted,
     every_event_is_a_leaf_with_proofs_that_verify,
     tampering_with_the_stored_log_is_reported_by_index,
     a_witness_notices_a_rewritten_history,
