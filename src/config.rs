@@ -394,6 +394,23 @@ mod tests {
     }
 
     #[test]
+    fn the_production_template_in_deploy_loads_as_written() {
+        // In a jail: other tests set PONTE__ variables in their own.
+        figment::Jail::expect_with(|_| {
+            let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ponte.toml");
+            let s = Settings::load(Some(&template)).unwrap();
+            assert!(!s.server.bootstrap_dev_pki);
+            assert_eq!(s.objects.backend, ObjectBackend::S3);
+            assert!(s.database_url().starts_with("postgres://"));
+            assert!(s.database.password_file.is_some());
+            assert!(s.objects.s3.secret_access_key_file.is_some());
+            assert_eq!(s.policy.dir, PathBuf::from("/etc/ponte/policies"));
+            assert_eq!(s.kek_file(), PathBuf::from("/etc/ponte/secrets/kek.key"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn an_unknown_key_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[database]\nulr = \"sqlite://x\"\n")?;
