@@ -15,6 +15,7 @@ use crate::ids;
 use crate::parties::{PartyError, PartyId, Role};
 use crate::storage::DbError;
 
+pub use countries::ISO_3166_ALPHA2;
 pub use store::{attach, facts, list_for, open, show};
 
 /// A pseudonymous case id: `case-` and 26 base32 characters (128 random bits).

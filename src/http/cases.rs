@@ -25,6 +25,7 @@ use crate::policy::Resource;
 #[serde(deny_unknown_fields)]
 pub struct OpenCaseRequest {
     /// The child's country of origin, ISO 3166-1 alpha-2 (e.g. `AL`).
+    #[schemars(schema_with = "super::openapi::fields::country")]
     pub country: String,
     /// The ministry party the case is addressed to; may be omitted when
     /// exactly one ministry is registered.
@@ -37,6 +38,7 @@ pub struct OpenCaseRequest {
 #[serde(deny_unknown_fields)]
 pub struct AttachRequest {
     /// The party to attach, in its registered role.
+    #[schemars(schema_with = "super::openapi::fields::party")]
     pub party: String,
 }
 

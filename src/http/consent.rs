@@ -32,8 +32,10 @@ use crate::policy::{self, RequestMeta, Resource};
 #[serde(deny_unknown_fields)]
 pub struct AddSubjectRequest {
     /// A pseudonymous id, `subj-…`; never a name.
+    #[schemars(schema_with = "super::openapi::fields::subject")]
     pub id: String,
     /// child, mother, father, sibling, other_relative, other.
+    #[schemars(schema_with = "super::openapi::fields::relation")]
     pub relation: String,
     /// The party representing the subject (the guardian for the child).
     #[serde(default)]
@@ -44,6 +46,7 @@ pub struct AddSubjectRequest {
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordConsentRequest {
+    #[schemars(schema_with = "super::openapi::fields::subject")]
     pub subject: String,
     /// `given` or `refused`.
     pub state: String,
@@ -92,6 +95,7 @@ pub struct ConsentDetail {
 #[serde(deny_unknown_fields)]
 pub struct ChangeConsentRequest {
     /// `withdrawn` (the collector, on the person's behalf), `revoked` or `invalidated` (a court).
+    #[schemars(schema_with = "super::openapi::fields::consent_change")]
     pub state: String,
     #[serde(default)]
     pub reason: Option<String>,
@@ -121,6 +125,8 @@ pub struct ChangedConsent {
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
+    /// Why the case's documents must outlive their retention (at most 500 characters).
+    #[schemars(schema_with = "super::openapi::fields::hold_reason")]
     pub reason: String,
 }
 
@@ -393,7 +399,7 @@ pub async fn set_hold(
     ApiJson(body): ApiJson<HoldRequest>,
 ) -> Result<Json<LegalHold>, ApiError> {
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 500 {
+    if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid(
             "invalid_hold_reason",
             "a legal hold needs a reason of at most 500 characters",

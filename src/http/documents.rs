@@ -75,11 +75,13 @@ pub struct SubmitAnswer {
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
     /// The party that becomes a recipient.
+    #[schemars(schema_with = "super::openapi::fields::party")]
     pub party: String,
     /// The purpose of the share.
+    #[schemars(schema_with = "super::openapi::fields::purpose")]
     pub purpose: String,
     /// The new recipient entry (`header` with `alg`, `kid`, `epk`; `encrypted_key`).
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(schema_with = "super::openapi::fields::recipient_entry")]
     pub entry: Recipient,
 }
 

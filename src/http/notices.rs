@@ -27,6 +27,7 @@ use crate::policy::Resource;
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where notices are pushed: `https://…` (or `http://` to a loopback address).
+    #[schemars(schema_with = "super::openapi::fields::webhook_url")]
     pub url: String,
 }
 

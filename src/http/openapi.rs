@@ -6,6 +6,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::Problem;
 use super::{Access, Body, RouteSpec};
+use crate::consent::Purpose;
+use crate::documents::DocumentType;
+use crate::notices::NoticeKind;
 
 /// The document for the given routes.
 pub fn document(specs: &[RouteSpec]) -> Value {
@@ -28,6 +31,8 @@ pub fn document(specs: &[RouteSpec]) -> Value {
             },
         });
         let success = match spec.response {
+            // 204 No Content carries no body, so it declares none.
+            _ if spec.status == 204 => json!({ "description": "Success, no content." }),
             Body::Json(schema) => json!({
                 "description": "Success.",
                 "content": { "application/json": { "schema": schema(&mut generator) } },
@@ -53,7 +58,7 @@ pub fn document(specs: &[RouteSpec]) -> Value {
             .chain(spec.query.iter().map(|name| (*name, "query", true)))
             .chain(spec.optional_query.iter().map(|name| (*name, "query", false)))
             .chain(spec.headers.iter().map(|name| (*name, "header", true)))
-            .map(|(name, location, required)| json!({ "name": name, "in": location, "required": required, "schema": { "type": "string" } }))
+            .map(|(name, location, required)| json!({ "name": name, "in": location, "required": required, "schema": parameter_schema(name) }))
             .collect();
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
@@ -84,6 +89,121 @@ pub fn document(specs: &[RouteSpec]) -> Value {
         },
     })
 }
+
+/// What a path, query or header parameter of the given name accepts, as
+/// its handler checks it: ids by their shape, closed vocabularies by their
+/// values, tree positions as whole numbers.
+fn parameter_schema(name: &str) -> Value {
+    let random_id =
+        |prefix: &str| json!({ "type": "string", "pattern": format!("^{prefix}[a-z2-7]{{26}}$") });
+    let one_of = |values: Vec<&str>| json!({ "type": "string", "enum": values });
+    match name {
+        "case" => random_id("case-"),
+        "document" => random_id("doc-"),
+        "consent" => random_id("cons-"),
+        "notice" => random_id("ntc-"),
+        "subject" => json!({ "type": "string", "pattern": SUBJECT, "maxLength": 64 }),
+        "subjects" => json!({
+            "type": "string",
+            "description": "Data-subject ids, separated by commas.",
+            "pattern": format!("^{0}(,{0})*$", SUBJECT.trim_start_matches('^').trim_end_matches('$')),
+        }),
+        "party" => json!({
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9-]*[a-z0-9]$",
+            "minLength": 2,
+            "maxLength": 64,
+        }),
+        "purpose" => one_of(Purpose::ALL.iter().map(|p| p.as_str()).collect()),
+        "document_type" => one_of(DocumentType::ALL.iter().map(|t| t.as_str()).collect()),
+        "kind" => one_of(NoticeKind::ALL.iter().map(|k| k.as_str()).collect()),
+        "size" | "index" | "from" | "to" => json!({ "type": "integer", "minimum": 0 }),
+        "limit" => json!({ "type": "integer", "minimum": 1, "maximum": crate::notices::MAX_PAGE }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
+/// Schemas of request fields the handlers check beyond their JSON type
+/// (`#[schemars(schema_with = …)]`), so the description says what is taken.
+pub(super) mod fields {
+    use schemars::{json_schema, Schema, SchemaGenerator};
+    use serde_json::json;
+
+    use super::{parameter_schema, SUBJECT};
+    use crate::consent::{ConsentState, Relation};
+
+    fn from(value: serde_json::Value) -> Schema {
+        Schema::try_from(value).unwrap_or_default()
+    }
+
+    pub fn country(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "ISO 3166-1 alpha-2 (e.g. `AL`).",
+            "enum": crate::cases::ISO_3166_ALPHA2.as_slice(),
+        })
+    }
+
+    pub fn party(_: &mut SchemaGenerator) -> Schema {
+        from(parameter_schema("party"))
+    }
+
+    pub fn purpose(_: &mut SchemaGenerator) -> Schema {
+        from(parameter_schema("purpose"))
+    }
+
+    pub fn subject(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": SUBJECT, "maxLength": 64 })
+    }
+
+    pub fn relation(_: &mut SchemaGenerator) -> Schema {
+        let values: Vec<&str> = Relation::ALL.iter().map(|r| r.as_str()).collect();
+        json_schema!({ "type": "string", "enum": values })
+    }
+
+    /// The states a consent may be moved to by a party.
+    pub fn consent_change(_: &mut SchemaGenerator) -> Schema {
+        let values: Vec<&str> = [
+            ConsentState::Withdrawn,
+            ConsentState::Revoked,
+            ConsentState::Invalidated,
+        ]
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+        json_schema!({ "type": "string", "enum": values })
+    }
+
+    pub fn hold_reason(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "\\S", "maxLength": 500 })
+    }
+
+    pub fn webhook_url(_: &mut SchemaGenerator) -> Schema {
+        // An IRI: an internationalized host is taken, in its ASCII form.
+        json_schema!({
+            "type": "string",
+            "format": "iri",
+            "pattern": "^(https://|http://(localhost|127\\.[0-9.]+|\\[::1\\])([:/]|$))",
+            "description": "`https://…` (or `http://` to a loopback address).",
+        })
+    }
+
+    /// A recipient entry of a general JSON JWE.
+    pub fn recipient_entry(_: &mut SchemaGenerator) -> Schema {
+        let b64url = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]+$" });
+        json_schema!({
+            "type": "object",
+            "properties": {
+                "header": { "type": "object" },
+                "encrypted_key": b64url,
+            },
+            "required": ["encrypted_key"],
+        })
+    }
+}
+
+/// A data-subject id (`subj-`, then lowercase letters, digits and hyphens).
+const SUBJECT: &str = "^subj-[a-z0-9-]+$";
 
 /// The `{name}` segments of a path.
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {

@@ -44,7 +44,15 @@ impl Policy {
 /// A webhook address: `https`, or `http` to this machine only (a party's
 /// local relay, or a test). Anything else is refused.
 pub fn check_url(raw: &str) -> Result<String, NoticeError> {
-    let url = reqwest::Url::parse(raw.trim())
+    // The URL parser would quietly percent-encode these; an address that
+    // holds them is a mistake (or worse), not a URL.
+    let text = raw.trim();
+    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(NoticeError::InvalidWebhook(format!(
+            "{raw:?}: a URL holds no spaces or control characters"
+        )));
+    }
+    let url = reqwest::Url::parse(text)
         .map_err(|e| NoticeError::InvalidWebhook(format!("{raw:?}: {e}")))?;
     let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
         || match url.host() {
@@ -241,6 +249,8 @@ mod tests {
             "https://user:pw@example.org/",
             "not a url",
             "file:///etc/passwd",
+            "http://localhost/o*\u{f}h",
+            "https://intake.example.org/a b",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }

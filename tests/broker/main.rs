@@ -7,6 +7,7 @@ mod consent;
 
 mod cases;
 mod cli;
+mod contract;
 mod directory;
 mod documents;
 mod dossier;
