@@ -21,6 +21,8 @@ async fn generated_requests_get_the_answers_the_openapi_document_promises() {
     let data = app.data_dir();
     let party = data.join("parties/ministry-labour");
     let out = tokio::process::Command::new("python3")
+        // Its cache goes to the working directory: the test's own.
+        .current_dir(data)
         .args(["-m", "schemathesis.cli", "run"])
         .arg(format!("{}/v1/openapi.json", app.url()))
         .args([
