@@ -38,6 +38,11 @@ pub enum Verdict {
     },
 }
 
+/// Addresses counted one by one at most; past that, new addresses share
+/// one count (a flood from many addresses cannot grow the table without
+/// bound, and still gets one allowance between them).
+const MAX_ADDRESSES: usize = 65_536;
+
 /// The allowance per address and window.
 pub struct RefusalThrottle {
     per_window: u32,
@@ -100,7 +105,11 @@ impl RefusalThrottle {
     /// Counts one unidentified refusal from `address` at `now`.
     pub fn admit(&self, address: IpAddr, now: Instant) -> Verdict {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let window = windows.entry(bucket(address)).or_insert(Window {
+        let mut key = bucket(address);
+        if windows.len() >= MAX_ADDRESSES && !windows.contains_key(&key) {
+            key = IpAddr::from([0u8; 16]);
+        }
+        let window = windows.entry(key).or_insert(Window {
             started: now,
             recorded: 0,
             throttled: 0,
@@ -267,6 +276,23 @@ mod tests {
             throttle.admit(here, start + Duration::from_secs(22)),
             Verdict::Record
         );
+    }
+
+    #[test]
+    fn past_the_table_size_new_addresses_share_one_allowance() {
+        let throttle = RefusalThrottle::new(1, Duration::from_secs(60));
+        let now = Instant::now();
+        for n in 0..MAX_ADDRESSES as u32 {
+            let address = IpAddr::from(n.to_be_bytes());
+            assert_eq!(throttle.admit(address, now), Verdict::Record);
+        }
+        let late: Vec<Verdict> = (0..3u8)
+            .map(|n| throttle.admit(IpAddr::from([10, 9, 9, n]), now))
+            .collect();
+        assert_eq!(late[0], Verdict::Record);
+        assert!(matches!(late[1], Verdict::Throttle { .. }));
+        assert!(matches!(late[2], Verdict::Throttle { .. }));
+        assert!(throttle.windows.lock().unwrap().len() <= MAX_ADDRESSES + 1);
     }
 
     #[test]
