@@ -70,6 +70,7 @@ pub fn document(specs: &[RouteSpec]) -> Value {
         let item = paths.entry(spec.path).or_insert_with(|| json!({}));
         item[spec.method.as_str().to_ascii_lowercase()] = operation;
     }
+    link_created_cases(&mut paths, specs);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -88,6 +89,32 @@ pub fn document(specs: &[RouteSpec]) -> Value {
             },
         },
     })
+}
+
+/// OpenAPI links from the case a `POST /v1/cases` creates (its `id`) to
+/// every operation on a case, so a client (or a generator of requests)
+/// knows where the `{case}` of those comes from.
+fn link_created_cases(paths: &mut Map<String, Value>, specs: &[RouteSpec]) {
+    let links: Map<String, Value> = specs
+        .iter()
+        .filter(|spec| path_parameters(spec.path).any(|name| name == "case"))
+        .map(|spec| {
+            (
+                spec.operation_id.to_owned(),
+                json!({
+                    "operationId": spec.operation_id,
+                    "parameters": { "case": "$response.body#/id" },
+                }),
+            )
+        })
+        .collect();
+    if let Some(created) = paths
+        .get_mut("/v1/cases")
+        .and_then(|item| item.get_mut("post"))
+        .and_then(|operation| operation["responses"].get_mut("201"))
+    {
+        created["links"] = Value::Object(links);
+    }
 }
 
 /// What a path, query or header parameter of the given name accepts, as
