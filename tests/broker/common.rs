@@ -64,7 +64,7 @@ pub enum OtherJose {
     Joserfc,
     /// go-jose (Go, on the standard library): `gojose/main.go`.
     GoJose,
-    /// latchset's `jose` (C, on OpenSSL): `cjose_party.sh`.
+    /// latchset's `jose` (C, on OpenSSL): `latchset_jose_party.sh`.
     LatchsetJose,
 }
 
@@ -121,7 +121,7 @@ impl OtherJose {
             }
             OtherJose::LatchsetJose => {
                 let mut bash = std::process::Command::new("bash");
-                bash.arg(interop.join("cjose_party.sh"));
+                bash.arg(interop.join("latchset_jose_party.sh"));
                 (bash, "Debian's jose")
             }
         };
