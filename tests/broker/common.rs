@@ -66,24 +66,27 @@ pub enum OtherJose {
     GoJose,
     /// latchset's `jose` (C, on OpenSSL): `latchset_jose_party.sh`.
     LatchsetJose,
+    /// node-jose (Cisco's, Node): `node_jose_party.mjs`.
+    CiscoNodeJose,
 }
 
 impl OtherJose {
-    pub const ALL: [OtherJose; 5] = [
+    pub const ALL: [OtherJose; 6] = [
         OtherJose::Jwcrypto,
         OtherJose::NodeJose,
         OtherJose::Joserfc,
         OtherJose::GoJose,
         OtherJose::LatchsetJose,
+        OtherJose::CiscoNodeJose,
     ];
 
     /// Whether the library has the curve (`Ed25519`, `X25519`, `P-256`):
-    /// go-jose has no X25519, latchset's `jose` has neither Ed25519 nor
-    /// X25519. The others have all of the profile's.
+    /// go-jose has no X25519; latchset's `jose` and node-jose have neither
+    /// Ed25519 nor X25519. The others have all of the profile's.
     pub fn has_curve(self, crv: &str) -> bool {
         match self {
             OtherJose::GoJose => crv != "X25519",
-            OtherJose::LatchsetJose => crv == "P-256",
+            OtherJose::LatchsetJose | OtherJose::CiscoNodeJose => crv == "P-256",
             _ => true,
         }
     }
@@ -123,6 +126,11 @@ impl OtherJose {
                 let mut bash = std::process::Command::new("bash");
                 bash.arg(interop.join("latchset_jose_party.sh"));
                 (bash, "Debian's jose")
+            }
+            OtherJose::CiscoNodeJose => {
+                let mut node = std::process::Command::new("node");
+                node.arg(interop.join("node_jose_party.mjs"));
+                (node, "`npm ci` in tests/interop")
             }
         };
         let out = command.args(args).output().unwrap_or_else(|e| {

@@ -238,12 +238,13 @@ async fn a_mission_sealing_with_another_jose_library_submits_and_every_recipient
     .await;
 }
 
-/// Libraries without X25519 or Ed25519 — go-jose (Go) and latchset's
-/// `jose` (C) — serve parties whose keys are all on P-256 the same way.
+/// Libraries without X25519 or Ed25519 — go-jose (Go), latchset's `jose`
+/// (C) and node-jose (Node) — serve parties whose keys are all on P-256
+/// the same way.
 async fn a_mission_on_a_p256_only_jose_library_submits_and_every_recipient_opens_it(
     backend: Backend,
 ) {
-    use common::OtherJose::{GoJose, LatchsetJose};
+    use common::OtherJose::{CiscoNodeJose, GoJose, LatchsetJose};
     let app = TestApp::spawn(backend).await;
     let at = rfc3339(time::OffsetDateTime::now_utc());
     for party in [
@@ -259,7 +260,15 @@ async fn a_mission_on_a_p256_only_jose_library_submits_and_every_recipient_opens
         ];
         rotate_held_keys(&app, party, &keys, &at).await;
     }
-    submit_with_other_libraries_and_share(&app, &[(GoJose, "seal"), (LatchsetJose, "seal")]).await;
+    submit_with_other_libraries_and_share(
+        &app,
+        &[
+            (GoJose, "seal"),
+            (LatchsetJose, "seal"),
+            (CiscoNodeJose, "seal"),
+        ],
+    )
+    .await;
 }
 
 /// Rotates `party` to `keys` (signing, encryption) in the directory and in

@@ -1,8 +1,8 @@
 //! Our JOSE profile against independent implementations, in both
 //! directions: josekit (on OpenSSL) for every algorithm and curve of the
-//! profile, and five more for whole documents as parties seal them:
-//! jwcrypto and joserfc (Python), panva/jose (Node), go-jose (Go) and
-//! latchset's `jose` (C), each on the curves it has.
+//! profile, and six more for whole documents as parties seal them:
+//! jwcrypto and joserfc (Python), panva/jose and node-jose (Node), go-jose
+//! (Go) and latchset's `jose` (C), each on the curves it has.
 
 use josekit::jwe::{JweHeader, JweHeaderSet, ECDH_ES_A256KW};
 use josekit::jws::{EdDSA, JwsHeader, JwsHeaderSet, ES256};
@@ -151,7 +151,7 @@ fn josekit_envelopes_validate_and_decrypt_with_ours() {
     }
 }
 
-// Five more independent implementations, driven as parties through the
+// Six more independent implementations, driven as parties through the
 // scripts in tests/interop/, for whole documents as parties exchange them
 // (a signed document inside a multi-recipient envelope).
 
