@@ -143,11 +143,14 @@ pub enum Submitted {
 /// visible; the object is removed at once, or by the sweep if the broker
 /// stops first. The decision that allowed it is recorded in the same commit
 /// as the upload about to start, or on its own when the submission stops
-/// before that.
+/// before that. `length` is the envelope's length as its sender declared it
+/// (Content-Length), if it did; the object store can then take the envelope
+/// while it arrives.
 pub async fn submit<S, E>(
     vault: &Vault,
     decision: Allowed<SubmitDocument>,
     submission: Submission,
+    length: Option<u64>,
     mut body: S,
     now: OffsetDateTime,
 ) -> Result<Submitted, DocumentError>
@@ -177,28 +180,35 @@ where
     );
     let proof = begin_upload(vault, decision, &object_key, now.unix_timestamp()).await?;
 
-    let stored = upload(vault, &object_key, &case_key, &mut body).await;
-    let checked = stored.and_then(|(scanned, sha256)| {
-        if sha256 != manifest.envelope_sha256 {
-            return Err(DocumentError::HashMismatch {
-                expected: manifest.envelope_sha256.clone(),
-                actual: sha256,
-            });
-        }
-        let kids = scanned
-            .head
-            .validate(vault.limits.max_recipients)
-            .map_err(DocumentError::Envelope)?;
-        let mut sorted_kids = kids.clone();
-        sorted_kids.sort();
-        let mut stated = manifest.recipients.clone();
-        stated.sort();
-        if sorted_kids != stated {
-            return Err(DocumentError::RecipientsDiffer);
-        }
-        Ok((scanned, sha256))
-    });
-    let (scanned, envelope_sha256) = match checked {
+    let stored = upload(
+        vault,
+        &object_key,
+        &case_key,
+        length,
+        &mut body,
+        |scanned, sha256| {
+            if sha256 != manifest.envelope_sha256 {
+                return Err(DocumentError::HashMismatch {
+                    expected: manifest.envelope_sha256.clone(),
+                    actual: sha256.to_owned(),
+                });
+            }
+            let kids = scanned
+                .head
+                .validate(vault.limits.max_recipients)
+                .map_err(DocumentError::Envelope)?;
+            let mut sorted_kids = kids.clone();
+            sorted_kids.sort();
+            let mut stated = manifest.recipients.clone();
+            stated.sort();
+            if sorted_kids != stated {
+                return Err(DocumentError::RecipientsDiffer);
+            }
+            Ok(())
+        },
+    )
+    .await;
+    let (scanned, envelope_sha256) = match stored {
         Ok(done) => done,
         Err(e) => {
             discard(vault, &object_key).await;
@@ -403,19 +413,33 @@ where
     }
 }
 
-/// Streams the body through the scanner, the hash and the seal into a new object.
+/// Streams the body through the scanner, the hash and the seal into a new
+/// object, which comes to exist only if `accept` takes the envelope
+/// received (its scan and its SHA-256). `length` is the envelope's length
+/// as its sender declared it, if it did.
 async fn upload<S, E>(
     vault: &Vault,
     object_key: &str,
     case_key: &[u8; 32],
+    length: Option<u64>,
     body: &mut S,
+    accept: impl FnOnce(&Scanned, &str) -> Result<(), DocumentError>,
 ) -> Result<(Scanned, String), DocumentError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let mut upload = vault.objects.start_upload(object_key).await?;
-    match feed(vault, &mut upload, case_key, body).await {
+    let mut upload = vault
+        .objects
+        .start_upload(object_key, length.map(sealed::sealed_len))
+        .await?;
+    let received = feed(vault, &mut upload, case_key, body)
+        .await
+        .and_then(|(scanned, sha256)| {
+            accept(&scanned, &sha256)?;
+            Ok((scanned, sha256))
+        });
+    match received {
         Ok(done) => {
             upload.finish().await?;
             Ok(done)
@@ -427,7 +451,8 @@ where
     }
 }
 
-/// Bytes of sealed output gathered before they are handed to the upload.
+/// Bytes of sealed output gathered before they are handed to the upload;
+/// an upload that streams takes every sealed chunk as it is made.
 const FLUSH_BYTES: usize = 1024 * 1024;
 
 async fn feed<S, E>(
@@ -440,8 +465,13 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
+    let flush = if upload.streams() {
+        sealed::CHUNK
+    } else {
+        FLUSH_BYTES
+    };
     let mut sealer = Sealer::new(case_key)?;
-    let mut sealed = Vec::with_capacity(FLUSH_BYTES + sealed::CHUNK);
+    let mut sealed = Vec::with_capacity(flush + sealed::CHUNK);
     sealed.extend_from_slice(sealer.header());
     let mut scanner = Scanner::new();
     let mut hasher = Hasher::start();
@@ -455,7 +485,7 @@ where
             .push(&chunk)
             .map_err(DocumentError::EnvelopeSyntax)?;
         sealer.push(&chunk, &mut sealed)?;
-        if sealed.len() >= FLUSH_BYTES {
+        if sealed.len() >= flush {
             upload.write(&sealed).await?;
             sealed.clear();
         }

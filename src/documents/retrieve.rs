@@ -15,23 +15,64 @@ use crate::policy::Authorized;
 use crate::storage::sealed::{self, Opener};
 use crate::storage::Objects;
 
-/// The envelope of a document, its object opened (on S3: the GET answered)
-/// and not yet read: the stored bytes, opened from the broker's seal, with
-/// the recipient entries added by shares spliced into the `recipients`
-/// array, a standard general JSON JWE. It is opened while the policy
-/// decides, so the store's latency overlaps the decision and its evidence;
-/// it yields nothing until shown the proof that the read was allowed.
-/// `recipients` are the document's recipient entries as just read (their
-/// shared entries are the ones spliced in).
-pub async fn open(
-    vault: &Vault,
-    doc: &DocumentRecord,
-    recipients: &[RecipientRecord],
-) -> Result<Opened, DocumentError> {
-    let source = source_with(vault, doc, recipients).await?;
-    let size = source.size();
-    let stream = source.open().await?;
-    Ok(Opened { stream, size })
+/// The envelope of a document, its object opened (on S3: the GET
+/// answered) and not yet read. It is opened as soon as the document's row
+/// is read, while the rest of what the policy needs is read and the policy
+/// decides, so the store's latency overlaps all of that; it yields nothing
+/// until shown the proof that the read was allowed.
+pub async fn open(vault: &Vault, doc: &DocumentRecord) -> Result<Opening, DocumentError> {
+    let object_key = doc.object_key.as_deref().ok_or(DocumentError::Erased)?;
+    let (key, inner) = tokio::join!(
+        sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str()),
+        vault.objects.stream(object_key)
+    );
+    let key = key.map_err(erased)?.ok_or(DocumentError::Erased)?;
+    Ok(Opening {
+        inner: inner?,
+        key,
+        size: doc.size,
+        splice_at: doc.recipients_end,
+    })
+}
+
+/// An opened object, before the recipient entries added by shares are
+/// known.
+pub struct Opening {
+    inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+    key: [u8; 32],
+    size: u64,
+    splice_at: u64,
+}
+
+impl Opening {
+    /// The stored bytes opened from the broker's seal, with the entries
+    /// added by shares spliced into the `recipients` array: a standard
+    /// general JSON JWE. `recipients` are the document's recipient entries
+    /// as just read.
+    pub fn with(self, recipients: &[RecipientRecord]) -> Opened {
+        let splice = splice_of(recipients);
+        let size = self.size + splice.as_ref().map_or(0, |s| s.len() as u64);
+        let reading = Reading::new(self.inner, &self.key, self.splice_at, splice);
+        Opened {
+            stream: futures::stream::unfold(reading, Reading::next).boxed(),
+            size,
+        }
+    }
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening").finish_non_exhaustive()
+    }
+}
+
+/// What the shared entries add after the last stored one.
+fn splice_of(recipients: &[RecipientRecord]) -> Option<Vec<u8>> {
+    let shares: Vec<&str> = recipients
+        .iter()
+        .filter_map(|r| r.share_entry.as_deref())
+        .collect();
+    (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes())
 }
 
 /// An envelope ready to stream, held back until the read is allowed.
@@ -105,11 +146,7 @@ async fn source_with(
         .map_err(erased)?
         .ok_or(DocumentError::Erased)?;
     let object_key = doc.object_key.clone().ok_or(DocumentError::Erased)?;
-    let shares: Vec<&str> = recipients
-        .iter()
-        .filter_map(|r| r.share_entry.as_deref())
-        .collect();
-    let splice = (!shares.is_empty()).then(|| format!(",{}", shares.join(",")).into_bytes());
+    let splice = splice_of(recipients);
     Ok(Source {
         objects: vault.objects.clone(),
         object_key,
@@ -131,14 +168,8 @@ impl Source {
         self,
     ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, DocumentError> {
         let inner = self.objects.stream(&self.object_key).await?;
-        let state = Reading {
-            inner,
-            opener: Some(Opener::new(&self.key)),
-            position: 0,
-            splice_at: self.splice_at,
-            splice: self.splice,
-        };
-        Ok(futures::stream::unfold(state, Reading::next).boxed())
+        let reading = Reading::new(inner, &self.key, self.splice_at, self.splice);
+        Ok(futures::stream::unfold(reading, Reading::next).boxed())
     }
 }
 
@@ -154,6 +185,21 @@ struct Reading {
 const SEND_BYTES: usize = 256 * 1024;
 
 impl Reading {
+    fn new(
+        inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+        key: &[u8; 32],
+        splice_at: u64,
+        splice: Option<Vec<u8>>,
+    ) -> Reading {
+        Reading {
+            inner,
+            opener: Some(Opener::new(key)),
+            position: 0,
+            splice_at,
+            splice,
+        }
+    }
+
     async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Reading)> {
         let mut plain = Vec::with_capacity(SEND_BYTES + sealed::CHUNK);
         while plain.len() < SEND_BYTES {

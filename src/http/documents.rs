@@ -190,6 +190,7 @@ pub async fn submit(
         agreement_header,
         facts,
         consents,
+        declared,
     } = match read_submission(&state, &caller, &case, request.headers()).await {
         Ok(read) => read,
         Err(error) => {
@@ -239,7 +240,15 @@ pub async fn submit(
         agreement,
     };
     let body = request.into_body().into_data_stream();
-    match exchange::submit(&state.vault, allowed, submission, body, state.clock.now()).await {
+    let submitted = exchange::submit(
+        &state.vault,
+        allowed,
+        submission,
+        declared,
+        body,
+        state.clock.now(),
+    );
+    match submitted.await {
         Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
         Ok(Submitted::Repeated(doc)) => {
             let leaf = acceptance_leaf(&state, &doc).await;
@@ -261,6 +270,8 @@ struct Read {
     agreement_header: Option<String>,
     facts: CaseFacts,
     consents: SubjectConsents,
+    /// The envelope's length as declared (the server holds the body to it).
+    declared: Option<u64>,
 }
 
 /// Reads a submission's headers: its declared size, the manifest (verified
@@ -321,6 +332,7 @@ async fn read_submission(
         agreement_header,
         facts,
         consents,
+        declared,
     })
 }
 
@@ -546,14 +558,9 @@ pub async fn envelope(
     let read = async {
         let purpose = purpose_of(query_value(&query, "purpose")?)?;
         let doc = find_document(&state, &raw).await?;
-        let (facts, recipients, consents) = tokio::join!(
-            document_facts(&state, &doc),
-            store::recipients(&state.db, &doc.id),
-            SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
-        );
-        Ok::<_, ApiError>((purpose, doc, facts?, recipients?, consents?))
+        Ok::<_, ApiError>((purpose, doc))
     };
-    let (purpose, doc, facts, recipients, consents) = match read.await {
+    let (purpose, doc) = match read.await {
         Ok(read) => read,
         Err(error) => {
             let resource = document_resource(&raw);
@@ -561,13 +568,28 @@ pub async fn envelope(
             return Err(error);
         }
     };
-    let recipient = recipients.iter().any(|r| r.party == caller.party.id);
-    let now = state.now();
-    let consent = consents.facts(purpose, doc.document_type, Some(&caller.party), &now);
-    // The object opens (on S3 the GET goes out) while the policy decides
-    // and the read's evidence, the decision with the consents it uses, is
+    // The object opens (on S3 the GET goes out) as soon as the document is
+    // known, while what the policy needs is read, the policy decides and
+    // the read's evidence, the decision with the consents it uses, is
     // committed; no byte leaves before that commit.
     let decided = async {
+        let (facts, recipients, consents) = tokio::join!(
+            document_facts(&state, &doc),
+            store::recipients(&state.db, &doc.id),
+            SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+        );
+        let read = (|| Ok::<_, ApiError>((facts?, recipients?, consents?)))();
+        let (facts, recipients, consents) = match read {
+            Ok(read) => read,
+            Err(error) => {
+                let resource = document_resource(&raw);
+                refused(&state, &caller, "DocumentReadRejected", resource, &error).await;
+                return Err(error);
+            }
+        };
+        let recipient = recipients.iter().any(|r| r.party == caller.party.id);
+        let now = state.now();
+        let consent = consents.facts(purpose, doc.document_type, Some(&caller.party), &now);
         let context = json!({ "purpose": purpose.as_str(), "is_recipient": recipient });
         let allowed = caller
             .decide_move::<ReadDocument>(&state, Resource::Document(&facts), context, &consent)
@@ -583,12 +605,12 @@ pub async fn envelope(
         )
         .await?;
         evidence.commit().await.map_err(DbError::from)?;
-        Ok::<_, ApiError>(proof)
+        Ok::<_, ApiError>((proof, recipients))
     };
-    let (proof, opened) = tokio::join!(decided, retrieve::open(&state.vault, &doc, &recipients));
+    let (decided, opening) = tokio::join!(decided, retrieve::open(&state.vault, &doc));
     // A refusal answers before any trouble the store had.
-    let proof = proof?;
-    let opened = opened?;
+    let (proof, recipients) = decided?;
+    let opened = opening?.with(&recipients);
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::storage::objects::StreamingCounts;
+
 /// Request count and summed seconds, by (action, status).
 type RequestCounts = BTreeMap<(&'static str, u16), (u64, f64)>;
 
@@ -30,8 +32,9 @@ impl Metrics {
         self.tls_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with how streaming PUTs to S3
+    /// ended when the broker writes to S3.
+    pub fn render(&self, streaming: Option<StreamingCounts>) -> String {
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         out.push_str("# HELP ponte_requests_total Requests answered, by action and HTTP status.\n");
@@ -59,6 +62,16 @@ impl Metrics {
             "ponte_tls_handshake_failures_total {}",
             self.tls_failures.load(Ordering::Relaxed)
         );
+        if let Some(counts) = streaming {
+            out.push_str("# HELP ponte_s3_streaming_puts_total Envelopes of up to one part put to S3 while they arrived, by outcome: stored, or given way (written in one piece at the end).\n");
+            out.push_str("# TYPE ponte_s3_streaming_puts_total counter\n");
+            for (outcome, count) in [("stored", counts.stored), ("given_way", counts.given_way)] {
+                let _ = writeln!(
+                    out,
+                    "ponte_s3_streaming_puts_total{{outcome=\"{outcome}\"}} {count}"
+                );
+            }
+        }
         out
     }
 }
@@ -73,7 +86,7 @@ mod tests {
         m.record("ReadMe", 200, Duration::from_millis(5));
         m.record("ReadMe", 200, Duration::from_millis(5));
         m.record("OpenCase", 403, Duration::from_millis(1));
-        let text = m.render();
+        let text = m.render(None);
         assert!(
             text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"),
             "{text}"

@@ -61,7 +61,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, Api
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(state.vault.objects.streaming_counts()),
     )
 }
 

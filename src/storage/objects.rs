@@ -3,13 +3,14 @@
 //! conditional writes (see DESIGN): each upload writes a fresh key and the
 //! database decides what exists.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -56,6 +57,8 @@ pub struct Objects {
     description: String,
     /// The directory of the local backend, whose writes need an explicit fsync.
     local_dir: Option<std::path::PathBuf>,
+    /// On S3, how an object of up to a part streams in while it arrives.
+    streaming: Option<Arc<Streaming>>,
 }
 
 /// Key probed by readiness checks; it need not exist.
@@ -77,6 +80,7 @@ impl Objects {
                     store: Arc::new(store),
                     description: format!("local directory {}", dir.display()),
                     local_dir: Some(dir),
+                    streaming: None,
                 })
             }
             ObjectBackend::S3 => {
@@ -119,11 +123,19 @@ impl Objects {
                         ))
                     }
                 }
-                let store = builder
-                    .build()
-                    .map_err(|e| ObjectConfigError::S3(e.to_string()))?;
+                let store = Arc::new(
+                    builder
+                        .build()
+                        .map_err(|e| ObjectConfigError::S3(e.to_string()))?,
+                );
+                let streaming = if s3.stream_stall_secs == 0 {
+                    None
+                } else {
+                    Some(Arc::new(Streaming::new(store.clone(), s3)?))
+                };
                 Ok(Objects {
-                    store: Arc::new(store),
+                    store,
+                    streaming,
                     description: format!(
                         "S3 bucket {} at {}",
                         s3.bucket,
@@ -137,6 +149,14 @@ impl Objects {
 
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// How streaming PUTs ended, on S3 with streaming on.
+    pub fn streaming_counts(&self) -> Option<StreamingCounts> {
+        self.streaming.as_ref().map(|s| StreamingCounts {
+            stored: s.stored.load(Ordering::Relaxed),
+            given_way: s.given_way.load(Ordering::Relaxed),
+        })
     }
 
     /// Whether the store answers now: a missing probe object still proves
@@ -166,20 +186,30 @@ impl Objects {
             .await?)
     }
 
-    /// Starts a streaming upload to a new key. Up to a part's size
-    /// ([`PART_SIZE`] on S3, [`LOCAL_PART_SIZE`] on a local directory) is
-    /// kept and written with one PUT; beyond that the upload turns multipart,
-    /// parts going up as they fill, at most [`PARTS_IN_FLIGHT`] at a time, so
-    /// memory stays bounded either way.
-    pub async fn start_upload(&self, key: &str) -> Result<Upload, ObjectError> {
+    /// Starts a streaming upload to a new key, of `size` bytes if that is
+    /// known. Up to a part's size ([`PART_SIZE`] on S3, [`LOCAL_PART_SIZE`]
+    /// on a local directory) is kept and written with one PUT; beyond that
+    /// the upload turns multipart, parts going up as they fill, at most
+    /// [`PARTS_IN_FLIGHT`] at a time, so memory stays bounded either way.
+    /// On S3, an object of a known size of up to a part also streams into
+    /// its one PUT as it is written (see [`Streaming`]). Whatever the
+    /// backend, the object exists only once [`Upload::finish`] returns.
+    pub async fn start_upload(&self, key: &str, size: Option<u64>) -> Result<Upload, ObjectError> {
         let local = self.local_dir.as_ref().map(|root| LocalFlush {
             file: root.join(key),
             root: root.clone(),
         });
+        let path = ObjectPath::from(key);
+        let state = match (&self.streaming, size) {
+            (Some(streaming), Some(size)) if size <= PART_SIZE as u64 => {
+                UploadState::Streaming(streaming.start(&path, size).await)
+            }
+            _ => UploadState::Small(Vec::new()),
+        };
         Ok(Upload {
             store: self.store.clone(),
-            path: ObjectPath::from(key),
-            state: UploadState::Small(Vec::new()),
+            path,
+            state,
             // A local file has no minimum part and no cost per request: it
             // is written while the body still arrives.
             part_size: if local.is_some() {
@@ -398,6 +428,8 @@ fn local_error(e: std::io::Error) -> ObjectError {
 enum UploadState {
     /// Nothing written to the store yet.
     Small(Vec<u8>),
+    /// Going out in one S3 PUT as it is written.
+    Streaming(StreamingPut),
     Large(WriteMultipart),
 }
 
@@ -405,6 +437,7 @@ impl Upload {
     /// Appends bytes, waiting while too many parts are in flight.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
         match &mut self.state {
+            UploadState::Streaming(put) => put.write(data),
             UploadState::Small(buffer) if buffer.len() + data.len() <= self.part_size => {
                 buffer.extend_from_slice(data);
             }
@@ -434,6 +467,24 @@ impl Upload {
                     .put(&self.path, PutPayload::from_bytes(Bytes::from(buffer)))
                     .await?;
             }
+            UploadState::Streaming(mut put) => {
+                let completed = put.complete().await;
+                let counter = match &completed {
+                    Ok(()) => &put.counts.stored,
+                    Err(_) => &put.counts.given_way,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Err(reason) = completed {
+                    // Not an error: the bytes are all here, and S3 stored
+                    // nothing of a PUT that did not complete.
+                    tracing::info!(%reason, object = %self.path, "the streaming PUT gave way; writing the object in one piece");
+                    let pieces = std::mem::take(&mut put.pieces);
+                    drop(put);
+                    self.store
+                        .put(&self.path, PutPayload::from_iter(pieces))
+                        .await?;
+                }
+            }
             UploadState::Large(writer) => {
                 writer.finish().await?;
             }
@@ -444,12 +495,243 @@ impl Upload {
         }
     }
 
-    /// Abandons the upload.
+    /// Whether the bytes written go out to the store at once, so that they
+    /// are best written in small pieces (as they arrive).
+    pub fn streams(&self) -> bool {
+        matches!(self.state, UploadState::Streaming(_))
+    }
+
+    /// Abandons the upload (a streaming PUT is cut off short of its
+    /// declared length, so S3 stores nothing of it).
     pub async fn abort(self) {
         if let UploadState::Large(writer) = self.state {
             if let Err(e) = writer.abort().await {
                 tracing::warn!(error = %e, "could not abort an upload; the sweeper will remove it");
             }
         }
+    }
+}
+
+/// Streaming PUTs to S3: an object of up to a part goes out in one PUT
+/// while it is still being written, so the store receives an envelope
+/// while the broker does, instead of after. object_store writes only
+/// bodies it holds whole, so this one request is made here: addressed as
+/// the store addresses the object, signed (SigV4, unsigned payload, as the
+/// store's own requests) with the store's own credentials. Its length is
+/// declared up front, so S3 stores nothing of a PUT cut short.
+///
+/// Every byte is also kept (as in a one-piece PUT, at most a part), and
+/// the latest piece is held back until [`Upload::finish`], so the object
+/// cannot exist before. If the sender pauses longer than the stall limit
+/// (field links do; S3 drops a request idle for 20 s), or the PUT fails,
+/// the stream gives way and the object is written in one piece at the end.
+#[derive(Debug)]
+pub struct Streaming {
+    s3: Arc<AmazonS3>,
+    http: reqwest::Client,
+    region: String,
+    /// The longest pause in the body before the PUT is given up.
+    stall: Duration,
+    /// How long S3 may take to answer once the body is sent.
+    answer: Duration,
+    /// Streaming PUTs that stored their object, and that gave way.
+    stored: AtomicU64,
+    given_way: AtomicU64,
+}
+
+/// How streaming PUTs ended since the broker started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamingCounts {
+    /// Objects stored by a PUT that streamed them in as they arrived.
+    pub stored: u64,
+    /// PUTs given up (a sender that paused, a store that failed), whose
+    /// objects were written in one piece at the end.
+    pub given_way: u64,
+}
+
+impl Streaming {
+    fn new(
+        s3: Arc<AmazonS3>,
+        settings: &crate::config::S3Settings,
+    ) -> Result<Streaming, ObjectConfigError> {
+        let http = reqwest::Client::builder()
+            .http1_only()
+            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(5)))
+            .build()
+            .map_err(|e| ObjectConfigError::S3(e.to_string()))?;
+        Ok(Streaming {
+            s3,
+            http,
+            region: settings.region.clone(),
+            stall: Duration::from_secs(settings.stream_stall_secs),
+            answer: Duration::from_secs(settings.timeout_secs),
+            stored: AtomicU64::new(0),
+            given_way: AtomicU64::new(0),
+        })
+    }
+
+    async fn start(self: &Arc<Self>, path: &ObjectPath, size: u64) -> StreamingPut {
+        let (sender, pieces) = tokio::sync::mpsc::unbounded_channel();
+        let request = tokio::spawn(self.clone().put(path.clone(), size, pieces));
+        StreamingPut {
+            pieces: Vec::new(),
+            written: 0,
+            size,
+            held: None,
+            sender: Some(sender),
+            request: Request(request),
+            answer: self.answer,
+            counts: self.clone(),
+        }
+    }
+
+    /// The PUT itself; its body is what arrives on `pieces`.
+    async fn put(
+        self: Arc<Self>,
+        path: ObjectPath,
+        size: u64,
+        pieces: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    ) -> Result<(), String> {
+        use object_store::signer::Signer;
+        // The store's own address for the object (a presigned URL, less its
+        // query-string signature).
+        let mut url = self
+            .s3
+            .signed_url(http::Method::PUT, &path, Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+        url.set_query(None);
+        let credential = self
+            .s3
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut signed = http::Request::builder()
+            .method(http::Method::PUT)
+            .uri(url.as_str())
+            .body(object_store::client::HttpRequestBody::empty())
+            .map_err(|e| e.to_string())?;
+        AwsAuthorizer::new(&credential, "s3", &self.region)
+            .with_sign_payload(false)
+            .try_authorize(&mut signed, None)
+            .map_err(|e| e.to_string())?;
+        let stall = self.stall;
+        let body = futures::stream::unfold(Some(pieces), move |pieces| async move {
+            let mut pieces = pieces?;
+            match tokio::time::timeout(stall, pieces.recv()).await {
+                Ok(Some(piece)) => Some((Ok(piece), Some(pieces))),
+                // Every piece went out (or the upload was abandoned, short of
+                // the declared length).
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the sender paused",
+                    )),
+                    None,
+                )),
+            }
+        });
+        let response = self
+            .http
+            .put(url)
+            .headers(signed.headers().clone())
+            .header(http::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("S3 answered {}", response.status()))
+        }
+    }
+}
+
+/// A streaming PUT under way.
+struct StreamingPut {
+    /// Everything written, for a one-piece PUT if the stream gives way.
+    pieces: Vec<Bytes>,
+    written: u64,
+    /// The length the PUT declared.
+    size: u64,
+    /// The latest piece, sent only by [`StreamingPut::complete`].
+    held: Option<Bytes>,
+    /// None once the stream has given way.
+    sender: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
+    request: Request,
+    answer: Duration,
+    /// Where its outcome is counted.
+    counts: Arc<Streaming>,
+}
+
+impl StreamingPut {
+    /// Keeps the piece and sends the one before it. Never waits on S3: the
+    /// pieces in flight are the ones kept anyway.
+    fn write(&mut self, data: &[u8]) {
+        let piece = Bytes::copy_from_slice(data);
+        self.written += piece.len() as u64;
+        self.pieces.push(piece.clone());
+        if self.written > self.size {
+            self.give_way();
+            return;
+        }
+        if let (Some(earlier), Some(sender)) = (self.held.replace(piece), &self.sender) {
+            // A PUT that already ended shows in `complete`.
+            let _ = sender.send(earlier);
+        }
+    }
+
+    /// Cuts the PUT off short of its length: S3 stores nothing of it.
+    fn give_way(&mut self) {
+        self.sender = None;
+        self.request.0.abort();
+    }
+
+    /// Sends the last piece and waits for S3's answer.
+    async fn complete(&mut self) -> Result<(), String> {
+        if self.written != self.size {
+            self.give_way();
+            return Err(format!(
+                "{} bytes were written of the {} the PUT declared",
+                self.written, self.size
+            ));
+        }
+        let sender = self.sender.take().ok_or("the upload outgrew its length")?;
+        if let Some(last) = self.held.take() {
+            if sender.send(last).is_err() {
+                drop(sender);
+                return Err(self.ended().await);
+            }
+        }
+        drop(sender);
+        match tokio::time::timeout(self.answer, &mut self.request.0).await {
+            Ok(Ok(answered)) => answered,
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                self.request.0.abort();
+                Err("S3 did not answer in time".into())
+            }
+        }
+    }
+
+    /// Why a PUT that stopped taking pieces ended.
+    async fn ended(&mut self) -> String {
+        match (&mut self.request.0).await {
+            Ok(Err(reason)) => reason,
+            Ok(Ok(())) => "S3 answered before the body was complete".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// The task making a streaming PUT; it ends with its upload.
+struct Request(tokio::task::JoinHandle<Result<(), String>>);
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

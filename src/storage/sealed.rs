@@ -61,6 +61,13 @@ fn nonce(prefix: &[u8; 7], counter: u32, last: bool) -> Nonce {
     Nonce::assume_unique_for_key(n)
 }
 
+/// The length of `plain` bytes once sealed: the header, the bytes, and a
+/// tag per chunk (at least one, the final chunk, even when empty).
+pub fn sealed_len(plain: u64) -> u64 {
+    let chunks = plain.div_ceil(CHUNK as u64).max(1);
+    HEADER as u64 + plain + chunks * TAG as u64
+}
+
 /// Seals a stream of plaintext into the sealed format.
 pub struct Sealer {
     key: LessSafeKey,
@@ -395,6 +402,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             for step in [1000, CHUNK, 7 * CHUNK] {
                 let sealed = seal_all(&key, &data, step);
+                assert_eq!(
+                    sealed.len() as u64,
+                    sealed_len(len as u64),
+                    "the length a streaming PUT declares, len {len}"
+                );
                 // Read back in pieces smaller than a chunk, exactly one
                 // sealed chunk, just over one, and many chunks at once.
                 for read in [1, 999, CHUNK + TAG, CHUNK + TAG + 1, 1 << 20] {

@@ -209,6 +209,30 @@ pub fn use_s3(settings: &mut Settings, dir: &Path, endpoint: &str) {
     settings.objects.s3.timeout_secs = 5;
 }
 
+/// The keys under `prefix` in the test server's bucket.
+pub async fn s3_keys(prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let bucket = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(required_env("PONTE_TEST_S3_ENDPOINT"))
+        .with_bucket_name(required_env("PONTE_TEST_S3_BUCKET"))
+        .with_region("us-east-1")
+        .with_access_key_id(required_env("PONTE_TEST_S3_ACCESS_KEY_ID"))
+        .with_secret_access_key(required_env("PONTE_TEST_S3_SECRET_ACCESS_KEY"))
+        .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+        .build()
+        .unwrap();
+    // The whole bucket: moto miscomputes the signature of a listing whose
+    // prefix holds a slash.
+    let keys: Vec<String> = bucket
+        .list(None)
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.into_iter().filter(|k| k.starts_with(prefix)).collect()
+}
+
 /// The purposes that rest on consent.
 pub const ALL_CONSENT_PURPOSES: [&str; 3] = [
     "family_tracing",

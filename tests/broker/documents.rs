@@ -35,7 +35,8 @@ crate::on_both_databases!(
 
 type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
 
-/// Starts a submission as the mission whose body arrives as the test sends it.
+/// Starts a submission as the mission whose body arrives as the test sends
+/// it, its length undeclared (sent in chunks).
 fn streamed_submission(
     app: &TestApp,
     case: &str,
@@ -44,15 +45,32 @@ fn streamed_submission(
     tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
     Sender,
 ) {
+    submission_sent_in_pieces(app, case, prepared, None)
+}
+
+/// [`streamed_submission`] with the body's length declared, as clients
+/// sending a file do.
+fn submission_sent_in_pieces(
+    app: &TestApp,
+    case: &str,
+    prepared: &party::Prepared,
+    declared: Option<usize>,
+) -> (
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    Sender,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let body =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let client = app.client("iom-tirana");
-    let request = client
+    let mut request = client
         .http()
         .post(client.url(&format!("/v1/cases/{case}/documents")))
-        .header("ponte-manifest", prepared.manifest_token.clone())
-        .body(reqwest::Body::wrap_stream(body));
+        .header("ponte-manifest", prepared.manifest_token.clone());
+    if let Some(length) = declared {
+        request = request.header("content-length", length);
+    }
+    let request = request.body(reqwest::Body::wrap_stream(body));
     (tokio::spawn(request.send()), tx)
 }
 
@@ -1225,6 +1243,161 @@ async fn a_document_round_trips_through_s3() {
     assert!(
         app.local_objects().is_empty(),
         "nothing went to the local directory"
+    );
+}
+
+/// On S3, an envelope of up to one part goes into the bucket in one PUT
+/// while it still arrives. A mission whose link pauses longer than the
+/// stall limit gets its document stored all the same (the broker gives the
+/// PUT up and writes the object in one piece once it has all of it); one
+/// that stops, or sends bytes that do not match its manifest, leaves
+/// nothing in the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_an_envelope_streams_in_as_it_arrives_and_a_paused_sender_still_gets_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = common::settings(dir.path(), Backend::Sqlite).await;
+    let path = dir.path().to_owned();
+    common::use_s3(
+        &mut settings,
+        &path,
+        &required_env("PONTE_TEST_S3_ENDPOINT"),
+    );
+    settings.objects.s3.stream_stall_secs = 1;
+    let app = TestApp::spawn_with(dir, settings).await;
+    let case = app.case_with_mission().await;
+    let streaming_puts = || async {
+        let text = app
+            .anonymous()
+            .http()
+            .get(app.anonymous().url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let count = |outcome: &str| -> u64 {
+            let prefix = format!("ponte_s3_streaming_puts_total{{outcome=\"{outcome}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+                .parse()
+                .unwrap()
+        };
+        (count("stored"), count("given_way"))
+    };
+    let document: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let prepare = || {
+        app.prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            &document,
+        )
+    };
+    let objects_of = |prepared: &party::Prepared| {
+        let prefix = format!("envelopes/{case}/{}", prepared.manifest.document_id);
+        async move { common::s3_keys(&prefix).await }
+    };
+
+    // Sent whole: it streams in.
+    let (stored_before, given_way_before) = streaming_puts().await;
+    let sent = prepare().await;
+    let (status, _) = app.submit("iom-tirana", &case, &sent).await.unwrap();
+    assert_eq!(status, 201);
+    assert_eq!(
+        streaming_puts().await,
+        (stored_before + 1, given_way_before),
+        "the envelope streamed into the bucket"
+    );
+
+    // A pause twice the stall limit in the middle of the body.
+    let paused = prepare().await;
+    let (in_flight, tx) =
+        submission_sent_in_pieces(&app, &case, &paused, Some(paused.envelope.len()));
+    let (head, tail) = paused.envelope.split_at(paused.envelope.len() / 2);
+    tx.send(Ok(bytes::Bytes::copy_from_slice(head)))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    tx.send(Ok(bytes::Bytes::copy_from_slice(tail)))
+        .await
+        .unwrap();
+    drop(tx);
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        streaming_puts().await,
+        (stored_before + 1, given_way_before + 1),
+        "the PUT gave way to one written at the end"
+    );
+    let opened = app
+        .open(
+            "ministry-labour",
+            &paused.manifest.document_id.to_string(),
+            "case_oversight",
+        )
+        .await
+        .unwrap();
+    assert!(
+        opened.plaintext == document,
+        "the paused document reads back whole"
+    );
+    assert_eq!(objects_of(&paused).await.len(), 1);
+
+    // A sender that stops half-way.
+    let stopped = prepare().await;
+    let (in_flight, tx) =
+        submission_sent_in_pieces(&app, &case, &stopped, Some(stopped.envelope.len()));
+    tx.send(Ok(bytes::Bytes::copy_from_slice(
+        &stopped.envelope[..stopped.envelope.len() / 2],
+    )))
+    .await
+    .unwrap();
+    common::eventually("the upload has begun", || async {
+        app.pending_uploads().await == 1
+    })
+    .await;
+    drop(tx);
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the request was cut short"
+    );
+
+    // One flipped byte: refused, and its object never came to exist.
+    let mut flipped = prepare().await;
+    let at = flipped.envelope.len() / 2;
+    flipped.envelope[at] = if flipped.envelope[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let err = app.submit("iom-tirana", &case, &flipped).await.unwrap_err();
+    assert_eq!(err.code(), Some("envelope_hash_mismatch"));
+
+    for (what, prepared) in [("stopped", &stopped), ("flipped", &flipped)] {
+        let doc = prepared.manifest.document_id.to_string();
+        let err = app
+            .client("ministry-labour")
+            .envelope(&doc, "case_oversight")
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(404), "{what}");
+    }
+    // What a broker cut off with its client leaves, the sweep removes.
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    exchange::sweep(&app.db, &app.state_objects(), later)
+        .await
+        .unwrap();
+    assert_eq!(app.pending_uploads().await, 0);
+    for (what, prepared) in [("stopped", &stopped), ("flipped", &flipped)] {
+        assert_eq!(objects_of(prepared).await, Vec::<String>::new(), "{what}");
+    }
+    assert_eq!(
+        streaming_puts().await,
+        (stored_before + 1, given_way_before + 1),
+        "neither the stopped nor the refused upload was completed"
     );
 }
 

@@ -138,7 +138,10 @@ async fn a_large_object_goes_to_the_local_directory_in_parts_and_streams_back_wh
         .map(|i| (i % 251) as u8)
         .collect();
     let key = format!("test/{}", common::random_hex(8));
-    let mut upload = objects.start_upload(&key).await.unwrap();
+    let mut upload = objects
+        .start_upload(&key, Some(body.len() as u64))
+        .await
+        .unwrap();
     for piece in body.chunks(100_000) {
         upload.write(piece).await.unwrap();
     }
