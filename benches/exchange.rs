@@ -10,6 +10,8 @@
 //! `PONTE_BENCH_QUICK=1` runs fewer iterations and a 256 MiB large envelope
 //! (`PONTE_BENCH_LARGE_MIB=N` sets its size in MiB);
 //! under `cargo test` it runs as a quick smoke test (a few small documents).
+//! `PONTE_BENCH_CLIENTS=N` sets how many clients run at once in the
+//! throughput rounds (4 by default).
 //!
 //! Against S3 instead of the local directory (broker and baseline alike),
 //! and with PostgreSQL instead of the embedded SQLite (the production
@@ -348,7 +350,14 @@ async fn main() {
         percentile(&floor.times, 0.5),
         percentile(&floor.times, 0.99)
     );
-    let clients = if smoke { 2 } else { 4 };
+    let clients = if smoke {
+        2
+    } else {
+        std::env::var("PONTE_BENCH_CLIENTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(4)
+    };
     let parallel: Vec<Client> = (0..clients).map(|_| as_party("iom-tirana")).collect();
     for (label, size, n) in [
         (
