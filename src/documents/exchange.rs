@@ -470,8 +470,10 @@ where
     } else {
         FLUSH_BYTES
     };
+    // What one flush holds; each goes to the upload as it is, uncopied.
+    let capacity = sealed::sealed_len(flush as u64) as usize;
     let mut sealer = Sealer::new(case_key)?;
-    let mut sealed = Vec::with_capacity(flush + sealed::CHUNK);
+    let mut sealed = Vec::with_capacity(capacity);
     sealed.extend_from_slice(sealer.header());
     let mut scanner = Scanner::new();
     let mut hasher = Hasher::start();
@@ -486,12 +488,12 @@ where
             .map_err(DocumentError::EnvelopeSyntax)?;
         sealer.push(&chunk, &mut sealed)?;
         if sealed.len() >= flush {
-            upload.write(&sealed).await?;
-            sealed.clear();
+            let full = std::mem::replace(&mut sealed, Vec::with_capacity(capacity));
+            upload.write(Bytes::from(full)).await?;
         }
     }
     sealer.finish(&mut sealed)?;
-    upload.write(&sealed).await?;
+    upload.write(Bytes::from(sealed)).await?;
     let scanned = scanner.finish().map_err(DocumentError::EnvelopeSyntax)?;
     Ok((scanned, hasher.finish().await))
 }

@@ -204,7 +204,7 @@ impl Objects {
             (Some(streaming), Some(size)) if size <= PART_SIZE as u64 => {
                 UploadState::Streaming(streaming.start(&path, size).await)
             }
-            _ => UploadState::Small(Vec::new()),
+            _ => UploadState::Small(Vec::new(), 0),
         };
         Ok(Upload {
             store: self.store.clone(),
@@ -426,8 +426,8 @@ fn local_error(e: std::io::Error) -> ObjectError {
 }
 
 enum UploadState {
-    /// Nothing written to the store yet.
-    Small(Vec<u8>),
+    /// Nothing written to the store yet: the pieces, and their length.
+    Small(Vec<Bytes>, usize),
     /// Going out in one S3 PUT as it is written.
     Streaming(StreamingPut),
     Large(WriteMultipart),
@@ -435,23 +435,26 @@ enum UploadState {
 
 impl Upload {
     /// Appends bytes, waiting while too many parts are in flight.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
+    pub async fn write(&mut self, data: Bytes) -> Result<(), ObjectError> {
         match &mut self.state {
             UploadState::Streaming(put) => put.write(data),
-            UploadState::Small(buffer) if buffer.len() + data.len() <= self.part_size => {
-                buffer.extend_from_slice(data);
+            UploadState::Small(pieces, length) if *length + data.len() <= self.part_size => {
+                *length += data.len();
+                pieces.push(data);
             }
-            UploadState::Small(buffer) => {
+            UploadState::Small(pieces, _) => {
                 let upload = self.store.put_multipart(&self.path).await?;
                 let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
-                writer.write(buffer);
+                for piece in std::mem::take(pieces) {
+                    writer.put(piece);
+                }
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(data);
+                writer.put(data);
                 self.state = UploadState::Large(writer);
             }
             UploadState::Large(writer) => {
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(data);
+                writer.put(data);
             }
         }
         Ok(())
@@ -462,9 +465,9 @@ impl Upload {
     /// are flushed to disk.
     pub async fn finish(self) -> Result<(), ObjectError> {
         match self.state {
-            UploadState::Small(buffer) => {
+            UploadState::Small(pieces, _) => {
                 self.store
-                    .put(&self.path, PutPayload::from_bytes(Bytes::from(buffer)))
+                    .put(&self.path, PutPayload::from_iter(pieces))
                     .await?;
             }
             UploadState::Streaming(mut put) => {
@@ -670,8 +673,7 @@ struct StreamingPut {
 impl StreamingPut {
     /// Keeps the piece and sends the one before it. Never waits on S3: the
     /// pieces in flight are the ones kept anyway.
-    fn write(&mut self, data: &[u8]) {
-        let piece = Bytes::copy_from_slice(data);
+    fn write(&mut self, piece: Bytes) {
         self.written += piece.len() as u64;
         self.pieces.push(piece.clone());
         if self.written > self.size {

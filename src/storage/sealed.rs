@@ -101,8 +101,12 @@ impl Sealer {
         &self.header
     }
 
-    /// Seals every full chunk that is certainly not the last one.
+    /// Seals every full chunk that is certainly not the last one. `out`
+    /// grows once, by exactly what is sealed.
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+        // Full chunks with more behind them: all but the last byte's chunk.
+        let sealing = (self.pending.len() + data.len()).saturating_sub(1) / CHUNK;
+        out.reserve(sealing * (CHUNK + TAG));
         while !data.is_empty() {
             let room = CHUNK - self.pending.len();
             if room == 0 {

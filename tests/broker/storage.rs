@@ -143,7 +143,10 @@ async fn a_large_object_goes_to_the_local_directory_in_parts_and_streams_back_wh
         .await
         .unwrap();
     for piece in body.chunks(100_000) {
-        upload.write(piece).await.unwrap();
+        upload
+            .write(bytes::Bytes::copy_from_slice(piece))
+            .await
+            .unwrap();
     }
     upload.finish().await.unwrap();
     let mut stream = objects.stream(&key).await.unwrap();
