@@ -127,6 +127,22 @@ fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) -> Bro
     }
 }
 
+/// CPU time a process has used so far, user and system (Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Peak and current resident set of a process, in MiB (Linux).
 fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -394,6 +410,7 @@ async fn main() {
             Series::new("raw object_store GET"),
         );
         let mut ids = Vec::new();
+        let cpu_before_submits = cpu_time(broker.child.id());
         for p in &prepared {
             let body = Bytes::from(p.envelope.clone());
             let started = Instant::now();
@@ -436,6 +453,8 @@ async fn main() {
                 durable.add(p.envelope.len(), started.elapsed());
             }
         }
+        let cpu_submits = cpu_time(broker.child.id()) - cpu_before_submits;
+        let cpu_before_retrievals = cpu_time(broker.child.id());
         for (p, id) in prepared.iter().zip(&ids) {
             let started = Instant::now();
             let fetched = mission
@@ -450,7 +469,13 @@ async fn main() {
             let bytes = raw.get(&key).await.unwrap().bytes().await.unwrap();
             get.add(bytes.len(), started.elapsed());
         }
+        let cpu_retrievals = cpu_time(broker.child.id()) - cpu_before_retrievals;
         println!("{label} documents ({envelope_bytes} bytes of envelope each), one at a time:");
+        println!(
+            "  broker CPU (user + system) per submit {:.2?}, per retrieve {:.2?}",
+            cpu_submits / n as u32,
+            cpu_retrievals / n as u32
+        );
         let (s, r, pu, g) = (
             submit.report(),
             retrieve.report(),

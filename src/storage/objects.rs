@@ -191,8 +191,8 @@ impl Objects {
     /// on a local directory) is kept and written with one PUT; beyond that
     /// the upload turns multipart, parts going up as they fill, at most
     /// [`PARTS_IN_FLIGHT`] at a time, so memory stays bounded either way.
-    /// On S3, an object of a known size of up to a part also streams into
-    /// its one PUT as it is written (see [`Streaming`]). Whatever the
+    /// On S3, an object of a known size from [`STREAM_FROM`] up to a part
+    /// also streams into its one PUT as it is written (see [`Streaming`]). Whatever the
     /// backend, the object exists only once [`Upload::finish`] returns.
     pub async fn start_upload(&self, key: &str, size: Option<u64>) -> Result<Upload, ObjectError> {
         let local = self.local_dir.as_ref().map(|root| LocalFlush {
@@ -201,7 +201,7 @@ impl Objects {
         });
         let path = ObjectPath::from(key);
         let state = match (&self.streaming, size) {
-            (Some(streaming), Some(size)) if size <= PART_SIZE as u64 => {
+            (Some(streaming), Some(size)) if (STREAM_FROM..=PART_SIZE as u64).contains(&size) => {
                 UploadState::Streaming(streaming.start(&path, size).await)
             }
             _ => UploadState::Small(Vec::new(), 0),
@@ -370,6 +370,10 @@ impl FileReader {
     }
 }
 
+/// The smallest object that streams into its PUT on S3: anything smaller
+/// arrives about at once, so a PUT of it whole loses nothing (and keeps
+/// object_store's retries).
+pub const STREAM_FROM: u64 = 1024 * 1024;
 /// Size of each part of a streaming upload (S3 needs at least 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Size of each part written to a local file.

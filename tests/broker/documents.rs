@@ -1246,7 +1246,7 @@ async fn a_document_round_trips_through_s3() {
     );
 }
 
-/// On S3, an envelope of up to one part goes into the bucket in one PUT
+/// On S3, an envelope of 1 MiB up to one part goes into the bucket in one PUT
 /// while it still arrives. A mission whose link pauses longer than the
 /// stall limit gets its document stored all the same (the broker gives the
 /// PUT up and writes the object in one piece once it has all of it); one
@@ -1286,7 +1286,8 @@ async fn on_s3_an_envelope_streams_in_as_it_arrives_and_a_paused_sender_still_ge
         };
         (count("stored"), count("given_way"))
     };
-    let document: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    // An envelope of about 2 MB: over the size that streams.
+    let document: Vec<u8> = (0..1_100_000u32).map(|i| (i % 251) as u8).collect();
     let prepare = || {
         app.prepare(
             "iom-tirana",
