@@ -22,7 +22,7 @@ use crate::consent::{self, LawfulBasis, Purpose, SubjectConsents};
 use crate::documents::correction::{self, Agreement, Through, AGREEMENT_HEADER};
 use crate::documents::exchange::{self, Submission, Submitted};
 use crate::documents::retrieve;
-use crate::documents::store::{self, DocumentRecord, DocumentView};
+use crate::documents::store::{self, DocumentRecord, DocumentView, RecipientRecord};
 use crate::documents::{DocumentError, DocumentId, DocumentType, Manifest, SubjectId};
 use crate::jose::jwe::Recipient;
 use crate::jose::KeyUse;
@@ -549,6 +549,20 @@ async fn is_recipient(
         .any(|r| &r.party == party))
 }
 
+/// What the policy sees of a read beyond the document: its case, its
+/// recipients, the consents of its data subjects.
+async fn read_facts(
+    state: &AppState,
+    doc: &DocumentRecord,
+) -> Result<(DocumentFacts, Vec<RecipientRecord>, SubjectConsents), ApiError> {
+    let (facts, recipients, consents) = tokio::join!(
+        document_facts(state, doc),
+        store::recipients(&state.db, &doc.id),
+        SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
+    );
+    Ok((facts?, recipients?, consents?))
+}
+
 pub async fn envelope(
     State(state): State<AppState>,
     caller: Caller,
@@ -573,13 +587,7 @@ pub async fn envelope(
     // the read's evidence, the decision with the consents it uses, is
     // committed; no byte leaves before that commit.
     let decided = async {
-        let (facts, recipients, consents) = tokio::join!(
-            document_facts(&state, &doc),
-            store::recipients(&state.db, &doc.id),
-            SubjectConsents::load(&state.db, &doc.case, &doc.subjects)
-        );
-        let read = (|| Ok::<_, ApiError>((facts?, recipients?, consents?)))();
-        let (facts, recipients, consents) = match read {
+        let (facts, recipients, consents) = match read_facts(&state, &doc).await {
             Ok(read) => read,
             Err(error) => {
                 let resource = document_resource(&raw);

@@ -57,7 +57,8 @@ pub struct Objects {
     description: String,
     /// The directory of the local backend, whose writes need an explicit fsync.
     local_dir: Option<std::path::PathBuf>,
-    /// On S3, how an object of up to a part streams in while it arrives.
+    /// On S3, how an object of 1 MiB up to a part streams in while it
+    /// arrives.
     streaming: Option<Arc<Streaming>>,
 }
 
@@ -192,8 +193,9 @@ impl Objects {
     /// the upload turns multipart, parts going up as they fill, at most
     /// [`PARTS_IN_FLIGHT`] at a time, so memory stays bounded either way.
     /// On S3, an object of a known size from [`STREAM_FROM`] up to a part
-    /// also streams into its one PUT as it is written (see [`Streaming`]). Whatever the
-    /// backend, the object exists only once [`Upload::finish`] returns.
+    /// also streams into its one PUT as it is written (see [`Streaming`]).
+    /// Whatever the backend, the object exists only once [`Upload::finish`]
+    /// returns.
     pub async fn start_upload(&self, key: &str, size: Option<u64>) -> Result<Upload, ObjectError> {
         let local = self.local_dir.as_ref().map(|root| LocalFlush {
             file: root.join(key),
@@ -519,8 +521,8 @@ impl Upload {
     }
 }
 
-/// Streaming PUTs to S3: an object of up to a part goes out in one PUT
-/// while it is still being written, so the store receives an envelope
+/// Streaming PUTs to S3: an object of [`STREAM_FROM`] up to a part goes
+/// out in one PUT while it is still being written, so the store receives an envelope
 /// while the broker does, instead of after. object_store writes only
 /// bodies it holds whole, so this one request is made here: addressed as
 /// the store addresses the object, signed (SigV4, unsigned payload, as the
@@ -725,10 +727,11 @@ impl StreamingPut {
 
     /// Why a PUT that stopped taking pieces ended.
     async fn ended(&mut self) -> String {
-        match (&mut self.request.0).await {
-            Ok(Err(reason)) => reason,
-            Ok(Ok(())) => "S3 answered before the body was complete".into(),
-            Err(e) => e.to_string(),
+        match tokio::time::timeout(self.answer, &mut self.request.0).await {
+            Ok(Ok(Err(reason))) => reason,
+            Ok(Ok(Ok(()))) => "S3 answered before the body was complete".into(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the PUT stopped taking its body".into(),
         }
     }
 }
