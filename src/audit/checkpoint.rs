@@ -215,9 +215,12 @@ pub async fn at_size(db: &Db, size: u64) -> Result<Option<Published>, DbError> {
 }
 
 /// Every checkpoint, oldest first.
-pub async fn all(db: &Db) -> Result<Vec<Published>, DbError> {
+pub async fn all<'e, E>(executor: E) -> Result<Vec<Published>, DbError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let rows = sqlx::query("select size, note, at from audit_checkpoint order by size")
-        .fetch_all(db.pool())
+        .fetch_all(executor)
         .await?;
     rows.iter()
         .map(published)

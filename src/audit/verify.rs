@@ -65,6 +65,9 @@ pub async fn verify(
     let mut seqs: Vec<Option<i64>> = Vec::new();
     let mut tree = MemoryTree::new();
     let mut after: i64 = -1;
+    // One snapshot throughout: a broker that integrates or checkpoints
+    // meanwhile must not look like a log that changed under the check.
+    let mut snapshot = db.begin_snapshot().await?;
     loop {
         let rows = sqlx::query(&format!(
             "select l.leaf_index, l.event_seq, l.leaf_hash, e.seq as present, {EVENT_COLUMNS}
@@ -73,7 +76,7 @@ pub async fn verify(
         ))
         .bind(after)
         .bind(PAGE)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *snapshot)
         .await?;
         if rows.is_empty() {
             break;
@@ -145,7 +148,7 @@ pub async fn verify(
         .bind(after_node)
         .bind(2i64 << 48)
         .bind(PAGE)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *snapshot)
         .await?;
         let Some(last) = rows.last() else { break };
         after_node = last.try_get::<i64, _>("id")? + 1;
@@ -172,7 +175,7 @@ pub async fn verify(
            and not exists (select 1 from audit_pending p where p.seq = e.seq)
          order by e.seq",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *snapshot)
     .await?;
     for seq in strays {
         report.fail(format!(
@@ -180,7 +183,7 @@ pub async fn verify(
         ));
     }
 
-    let head = log::head(db.pool()).await?;
+    let head = log::head(&mut *snapshot).await?;
     if head.size != report.leaves {
         report.fail(format!(
             "the head says {} leaves, the log holds {}",
@@ -198,7 +201,8 @@ pub async fn verify(
         ));
     }
 
-    let checkpoints = checkpoint::all(db).await?;
+    let checkpoints = checkpoint::all(&mut *snapshot).await?;
+    snapshot.rollback().await?;
     report.checkpoints = checkpoints.len();
     let mut previous: Option<Checkpoint> = None;
     for published in &checkpoints {

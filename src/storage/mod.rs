@@ -154,6 +154,22 @@ impl Db {
         }
     }
 
+    /// Starts a transaction that only reads, and sees the database as it
+    /// was at one moment throughout (PostgreSQL: repeatable read; SQLite:
+    /// a read transaction of the write-ahead log), whatever commits meanwhile.
+    pub async fn begin_snapshot(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await,
+            Engine::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+            }
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }
