@@ -143,13 +143,15 @@ pub enum Submitted {
 /// visible; the object is removed at once, or by the sweep if the broker
 /// stops first. The decision that allowed it is recorded in the same commit
 /// as the upload about to start, or on its own when the submission stops
-/// before that. `length` is the envelope's length as its sender declared it
+/// before that. `on_record` is what [`on_record`] read for it. `length` is
+/// the envelope's length as its sender declared it
 /// (Content-Length), if it did; the object store can then take the envelope
 /// while it arrives.
 pub async fn submit<S, E>(
     vault: &Vault,
     decision: Allowed<SubmitDocument>,
     submission: Submission,
+    on_record: Result<OnRecord, DocumentError>,
     length: Option<u64>,
     mut body: S,
     now: OffsetDateTime,
@@ -161,7 +163,7 @@ where
     let manifest = &submission.manifest;
     let manifest_sha256 = sha256_hex(submission.manifest_token.as_bytes());
     let at = rfc3339(now);
-    let (planned, case_key) = match check(vault, &submission, &at).await {
+    let (planned, case_key) = match on_record.and_then(|found| check(&submission, found)) {
         Ok(Checked::New { planned, case_key }) => (planned, case_key),
         Ok(Checked::Repeated(existing)) => {
             decision.record(&vault.db).await?;
@@ -315,15 +317,46 @@ enum Checked<'a> {
     Repeated(Box<DocumentRecord>),
 }
 
-/// Checks a submission against what is stored and against its plan before
-/// a byte of it is read.
-async fn check<'a>(
+/// What is on record that a submission is checked against: the document
+/// of its id if there is one, the document it supersedes, and its case's
+/// key (made for a case's first document, so read once the policy allowed
+/// the submission). The handler reads it while the plan is worked out.
+pub struct OnRecord {
+    existing: Option<DocumentRecord>,
+    superseded: Option<DocumentRecord>,
+    case_key: Result<[u8; 32], DocumentError>,
+}
+
+/// Reads what a submission is checked against, all at once.
+pub async fn on_record(
     vault: &Vault,
-    submission: &'a Submission,
-    at: &str,
-) -> Result<Checked<'a>, DocumentError> {
+    manifest: &Manifest,
+    now: OffsetDateTime,
+) -> Result<OnRecord, DocumentError> {
+    let at = rfc3339(now);
+    let superseded = async {
+        match &manifest.supersedes {
+            Some(old) => store::find(&vault.db, old).await,
+            None => Ok(None),
+        }
+    };
+    let (existing, superseded, case_key) = tokio::join!(
+        store::find(&vault.db, &manifest.document_id),
+        superseded,
+        sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), &at)
+    );
+    Ok(OnRecord {
+        existing: existing?,
+        superseded: superseded?,
+        case_key: case_key.map_err(erased),
+    })
+}
+
+/// Checks a submission against what is on record and against its plan
+/// before a byte of it is read.
+fn check(submission: &Submission, on_record: OnRecord) -> Result<Checked<'_>, DocumentError> {
     let manifest = &submission.manifest;
-    if let Some(existing) = store::find(&vault.db, &manifest.document_id).await? {
+    if let Some(existing) = on_record.existing {
         return Ok(Checked::Repeated(Box::new(existing)));
     }
     let planned: HashMap<&str, &Party> = submission
@@ -345,7 +378,7 @@ async fn check<'a>(
         return Err(DocumentError::RecipientMissing((*missing).to_owned()));
     }
     if let Some(old) = &manifest.supersedes {
-        match store::find(&vault.db, old).await? {
+        match on_record.superseded {
             Some(doc) if doc.case == manifest.case && doc.is_current => {}
             Some(_) => {
                 return Err(DocumentError::Supersede(
@@ -361,10 +394,10 @@ async fn check<'a>(
             }
         }
     }
-    let case_key = sealed::case_key(&vault.db, &vault.kek, manifest.case.as_str(), at)
-        .await
-        .map_err(erased)?;
-    Ok(Checked::New { planned, case_key })
+    Ok(Checked::New {
+        planned,
+        case_key: on_record.case_key?,
+    })
 }
 
 /// Records the decision and the upload about to start in one commit, so

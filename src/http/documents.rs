@@ -223,8 +223,14 @@ pub async fn submit(
         .await?;
         Ok::<_, ApiError>((agreement, plan))
     };
+    // What the submission is checked against is read meanwhile.
+    let received = state.clock.now();
+    let (ready, on_record) = tokio::join!(
+        ready,
+        exchange::on_record(&state.vault, &manifest, received)
+    );
     let document_id = manifest.document_id.clone();
-    let (agreement, plan) = match ready.await {
+    let (agreement, plan) = match ready {
         Ok(ready) => ready,
         Err(error) => {
             allowed.record(&state.db).await?;
@@ -244,9 +250,10 @@ pub async fn submit(
         &state.vault,
         allowed,
         submission,
+        on_record,
         declared,
         body,
-        state.clock.now(),
+        received,
     );
     match submitted.await {
         Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
