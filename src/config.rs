@@ -98,10 +98,11 @@ pub struct S3Settings {
     pub secret_access_key_file: Option<PathBuf>,
     /// Per-request timeout, so an unreachable store answers quickly.
     pub timeout_secs: u64,
-    /// An envelope of 1 MiB up to one part streams into S3 while it arrives, in
-    /// one PUT; if its sender pauses this long, the broker gives that PUT
-    /// up (S3 stores nothing of it) and writes the object in one piece once
-    /// it has all of it. 0: always write it in one piece at the end.
+    /// An envelope of 1 MiB up to one part streams into S3 while it
+    /// arrives, in one PUT; if its sender pauses this long, the broker
+    /// gives that PUT up (S3 stores nothing of it) and writes the object in
+    /// one piece once it has all of it. 0: always write it in one piece at
+    /// the end.
     pub stream_stall_secs: u64,
 }
 

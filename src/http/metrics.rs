@@ -63,7 +63,7 @@ impl Metrics {
             self.tls_failures.load(Ordering::Relaxed)
         );
         if let Some(counts) = streaming {
-            out.push_str("# HELP ponte_s3_streaming_puts_total Envelopes of up to one part put to S3 while they arrived, by outcome: stored, or given way (written in one piece at the end).\n");
+            out.push_str("# HELP ponte_s3_streaming_puts_total Envelopes of 1 MiB up to one part put to S3 while they arrived, by outcome: stored, or given way (written in one piece at the end).\n");
             out.push_str("# TYPE ponte_s3_streaming_puts_total counter\n");
             for (outcome, count) in [("stored", counts.stored), ("given_way", counts.given_way)] {
                 let _ = writeln!(
