@@ -269,6 +269,33 @@ impl TestApp {
         TestApp::spawn_with(dir, settings).await
     }
 
+    /// A broker on SQLite and the test S3 server, its settings adjusted by
+    /// `adjust` first.
+    pub async fn spawn_on_s3(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path(), Backend::Sqlite).await;
+        use_s3(
+            &mut settings,
+            dir.path(),
+            &required_env("PONTE_TEST_S3_ENDPOINT"),
+        );
+        adjust(&mut settings);
+        TestApp::spawn_with(dir, settings).await
+    }
+
+    /// The broker's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.anonymous()
+            .http()
+            .get(self.anonymous().url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
         ponte::http::tls::install_default_provider();
         let app = App::build(&settings, Arc::new(SystemClock))

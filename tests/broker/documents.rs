@@ -11,7 +11,7 @@ use ponte::jose::jwe::Jwe;
 use ponte::jose::KeyUse;
 use serde_json::Value;
 
-use crate::common::{self, required_env, Backend, TestApp};
+use crate::common::{self, Backend, TestApp};
 
 crate::on_both_databases!(
     the_plan_names_the_entitled_parties_and_their_active_keys,
@@ -1204,15 +1204,7 @@ async fn an_upload_that_never_completes_is_invisible_and_swept(backend: Backend)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_round_trips_through_s3() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = common::settings(dir.path(), Backend::Sqlite).await;
-    let path = dir.path().to_owned();
-    common::use_s3(
-        &mut settings,
-        &path,
-        &required_env("PONTE_TEST_S3_ENDPOINT"),
-    );
-    let app = TestApp::spawn_with(dir, settings).await;
+    let app = TestApp::spawn_on_s3(|_| {}).await;
     let case = app.case_with_mission().await;
     let big: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
     let prepared = app
@@ -1254,28 +1246,10 @@ async fn a_document_round_trips_through_s3() {
 /// nothing in the bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_s3_an_envelope_streams_in_as_it_arrives_and_a_paused_sender_still_gets_it_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = common::settings(dir.path(), Backend::Sqlite).await;
-    let path = dir.path().to_owned();
-    common::use_s3(
-        &mut settings,
-        &path,
-        &required_env("PONTE_TEST_S3_ENDPOINT"),
-    );
-    settings.objects.s3.stream_stall_secs = 1;
-    let app = TestApp::spawn_with(dir, settings).await;
+    let app = TestApp::spawn_on_s3(|settings| settings.objects.s3.stream_stall_secs = 1).await;
     let case = app.case_with_mission().await;
     let streaming_puts = || async {
-        let text = app
-            .anonymous()
-            .http()
-            .get(app.anonymous().url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         let count = |outcome: &str| -> u64 {
             let prefix = format!("ponte_s3_streaming_puts_total{{outcome=\"{outcome}\"}} ");
             text.lines()

@@ -86,16 +86,7 @@ async fn metrics_count_requests_by_action_and_status(backend: Backend) {
         .client("iom-tirana")
         .post::<_, Value>("/v1/cases", &serde_json::json!({"country": "AL"}))
         .await;
-    let text = app
-        .anonymous()
-        .http()
-        .get(app.anonymous().url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("ponte_requests_total{action=\"ReadMe\",status=\"200\"} 2"),
         "{text}"
