@@ -87,6 +87,10 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How long a pooled connection may sit idle before it is checked with a
+/// ping when next handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
 /// The metadata database.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -125,6 +129,19 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(settings.database.max_connections)
             .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+            // A connection in steady use is handed out as it is; one that
+            // sat idle is pinged first, and a dead one replaced. (sqlx's
+            // default pings on every acquire: a round trip more for each
+            // of a request's queries.)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
