@@ -97,39 +97,42 @@ where
     })
 }
 
-/// Fetches stored complete subtrees.
+/// Fetches stored complete subtrees, a few hundred to a statement.
+///
+/// The statements are built of integers only (nothing here comes from a
+/// request) and differ from call to call, so they go as plain SQL: a
+/// prepared statement would cost a round trip more to prepare and push the
+/// broker's steady statements out of the connection's cache.
 async fn fetch(
     conn: &mut sqlx::AnyConnection,
     wanted: &[(u32, u64)],
 ) -> Result<HashMap<(u32, u64), Hash>, DbError> {
     let mut out = HashMap::new();
-    let leaves: Vec<String> = wanted
-        .iter()
-        .filter(|(l, _)| *l == 0)
-        .map(|(_, i)| i.to_string())
-        .collect();
-    let nodes: Vec<String> = wanted
-        .iter()
-        .filter(|(l, _)| *l > 0)
-        .map(|(l, i)| node_id(*l, *i).to_string())
-        .collect();
-    for chunk in leaves.chunks(500) {
-        // Integers only: nothing here comes from a request.
-        let sql = format!(
-            "select leaf_index, leaf_hash from audit_leaf where leaf_index in ({})",
-            chunk.join(",")
-        );
-        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
-            let index = row.try_get::<i64, _>(0)? as u64;
-            out.insert((0, index), parse(&row.try_get::<String, _>(1)?)?);
+    for chunk in wanted.chunks(500) {
+        let list = |leaves: bool| -> String {
+            chunk
+                .iter()
+                .filter(|(l, _)| (*l == 0) == leaves)
+                .map(|(l, i)| if leaves { *i as i64 } else { node_id(*l, *i) }.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut parts = Vec::new();
+        let leaves = list(true);
+        if !leaves.is_empty() {
+            parts.push(format!(
+                "select leaf_index, leaf_hash from audit_leaf where leaf_index in ({leaves})"
+            ));
         }
-    }
-    for chunk in nodes.chunks(500) {
-        let sql = format!(
-            "select id, hash from audit_node where id in ({})",
-            chunk.join(",")
-        );
-        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
+        let nodes = list(false);
+        if !nodes.is_empty() {
+            parts.push(format!(
+                "select id, hash from audit_node where id in ({nodes})"
+            ));
+        }
+        // A leaf's index is below 2^48; a node's id carries its level above.
+        let sql = parts.join(" union all ");
+        for row in sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(&sql)).await? {
             let id = row.try_get::<i64, _>(0)? as u64;
             let level = (id >> LEVEL_SHIFT) as u32;
             out.insert(
@@ -139,6 +142,20 @@ async fn fetch(
         }
     }
     Ok(out)
+}
+
+/// A time as an SQL literal, for statements sent as plain SQL: only the
+/// characters of an RFC 3339 time pass, so it cannot end the literal.
+fn time_literal(now: &str) -> Result<&str, DbError> {
+    if !now.is_empty()
+        && now
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-:.+".contains(&b))
+    {
+        Ok(now)
+    } else {
+        Err(DbError::Corrupt(format!("{now:?} is not a time")))
+    }
 }
 
 fn parse(text: &str) -> Result<Hash, DbError> {
@@ -262,29 +279,62 @@ pub async fn integrate_on(
         seqs.push(seq);
     }
     let size = before.size;
-    let completed = with_nodes(conn, &HashMap::new(), |nodes| {
-        merkle::completed_nodes(&nodes, size, &leaves)
-    })
-    .await?;
-    let positions: Vec<usize> = (0..leaves.len()).collect();
-    for chunk in positions.chunks(500) {
+    let new_size = size + leaves.len() as u64;
+    // What the new complete subtrees and the new root are made of, read in
+    // one go: the new leaves are known, the rest is stored.
+    let mut known: HashMap<(u32, u64), Hash> = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, leaf)| ((0, size + i as u64), *leaf))
+        .collect();
+    let missing = {
+        let wanted = Wanted::default();
+        let recording = Recording {
+            known: &known,
+            wanted: &wanted,
+        };
+        let _ = merkle::completed_nodes(&recording, size, &leaves);
+        let _ = merkle::root(&recording, new_size);
+        let mut missing = wanted.0.into_inner();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    };
+    // Asked for, some of them are completed only now: not found, as meant.
+    let stored = fetch(conn, &missing).await?;
+    let corrupt = || DbError::Corrupt("a node of the audit tree is missing".into());
+    let completed = merkle::completed_nodes(&stored, size, &leaves).ok_or_else(corrupt)?;
+    known.extend(stored);
+    known.extend(completed.iter().map(|(l, i, h)| ((*l, *i), *h)));
+    let root = merkle::root(&known, new_size).ok_or_else(corrupt)?;
+
+    // The leaves, the subtrees, the queue and the head in one round trip:
+    // integers and hex only, and the time checked to be one.
+    let at = time_literal(now)?;
+    let mut sql = String::new();
+    for (i, chunk) in seqs.chunks(500).enumerate() {
+        let first = i * 500;
         let values: Vec<String> = chunk
             .iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(k, seq)| {
+                let offset = first + k;
                 format!(
-                    "({}, {}, '{}')",
-                    size + i as u64,
-                    seqs[i],
-                    merkle::hex(&leaves[i])
+                    "({}, {seq}, '{}')",
+                    size + offset as u64,
+                    merkle::hex(&leaves[offset])
                 )
             })
             .collect();
-        sqlx::query(&format!(
-            "insert into audit_leaf (leaf_index, event_seq, leaf_hash) values {}",
+        sql.push_str(&format!(
+            "insert into audit_leaf (leaf_index, event_seq, leaf_hash) values {};\n",
             values.join(",")
-        ))
-        .execute(&mut *conn)
-        .await?;
+        ));
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        sql.push_str(&format!(
+            "delete from audit_pending where seq in ({});\n",
+            list.join(",")
+        ));
     }
     for chunk in completed.chunks(500) {
         let values: Vec<String> = chunk
@@ -293,35 +343,16 @@ pub async fn integrate_on(
                 format!("({}, '{}')", node_id(*level, *index), merkle::hex(hash))
             })
             .collect();
-        sqlx::query(&format!(
-            "insert into audit_node (id, hash) values {}",
+        sql.push_str(&format!(
+            "insert into audit_node (id, hash) values {};\n",
             values.join(",")
-        ))
-        .execute(&mut *conn)
-        .await?;
+        ));
     }
-    for chunk in seqs.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        sqlx::query(&format!(
-            "delete from audit_pending where seq in ({})",
-            list.join(",")
-        ))
-        .execute(&mut *conn)
-        .await?;
-    }
-    let mut known: HashMap<(u32, u64), Hash> =
-        completed.iter().map(|(l, i, h)| ((*l, *i), *h)).collect();
-    for (i, leaf) in leaves.iter().enumerate() {
-        known.insert((0, size + i as u64), *leaf);
-    }
-    let new_size = size + leaves.len() as u64;
-    let root = with_nodes(conn, &known, |nodes| merkle::root(&nodes, new_size)).await?;
-    sqlx::query("update audit_head set size = $1, root = $2, updated_at = $3 where id = 1")
-        .bind(new_size as i64)
-        .bind(merkle::hex(&root))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    sql.push_str(&format!(
+        "update audit_head set size = {new_size}, root = '{}', updated_at = '{at}' where id = 1",
+        merkle::hex(&root)
+    ));
+    sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(&sql)).await?;
     Ok(Integrated(
         seqs.iter()
             .enumerate()
