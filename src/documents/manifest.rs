@@ -44,6 +44,21 @@ impl Manifest {
         jws::sign_compact(&payload, key, &[("typ", MANIFEST_TYP)])
     }
 
+    /// The data subjects a manifest names, read before its signature is
+    /// checked, so that what is on record about them can be read while it
+    /// is. Only what the verified manifest also says may be used.
+    pub fn unverified_subjects(token: &str) -> Option<Vec<SubjectId>> {
+        #[derive(Deserialize)]
+        struct Subjects {
+            subjects: Vec<SubjectId>,
+        }
+        let payload = token.split('.').nth(1)?;
+        let bytes = crate::jose::b64_decode(payload).ok()?;
+        serde_json::from_slice::<Subjects>(&bytes)
+            .ok()
+            .map(|s| s.subjects)
+    }
+
     /// Verifies a manifest against the author's signing keys and checks its
     /// contents; returns it with the key id that signed.
     pub fn verify(

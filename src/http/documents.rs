@@ -313,10 +313,19 @@ async fn read_submission(
         .map(|v| v.to_str().map(str::to_owned))
         .transpose()
         .map_err(|_| ApiError::invalid("invalid_agreement", "the agreement header is not text"))?;
-    // The case is read meanwhile; a bad manifest still answers first.
-    let (keys, facts) = tokio::join!(
+    // The case, and the consents of the subjects the manifest names, are
+    // read meanwhile; a bad manifest still answers first.
+    let named = Manifest::unverified_subjects(&token);
+    let early_consents = async {
+        match (CaseId::parse(case), &named) {
+            (Ok(id), Some(subjects)) => Some(SubjectConsents::load(&state.db, &id, subjects).await),
+            _ => None,
+        }
+    };
+    let (keys, facts, early_consents) = tokio::join!(
         parties::keys(&state.db, &caller.party.id),
-        case_facts(state, case)
+        case_facts(state, case),
+        early_consents
     );
     let signing_keys: Vec<_> = keys?
         .into_iter()
@@ -331,7 +340,11 @@ async fn read_submission(
         ));
     }
     let facts = facts?;
-    let consents = SubjectConsents::load(&state.db, &facts.id, &manifest.subjects).await?;
+    let consents = match early_consents {
+        // Read for the subjects the verified manifest names, of this case.
+        Some(read) if named.as_ref() == Some(&manifest.subjects) => read?,
+        _ => SubjectConsents::load(&state.db, &facts.id, &manifest.subjects).await?,
+    };
     Ok(Read {
         token,
         manifest,
