@@ -219,7 +219,9 @@ pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentE
 /// end of its pending upload and its evidence, in one transaction, which
 /// also integrates the audit queue. Answers the evidence's leaf index (when
 /// the integration reached it), or `None` (and changes nothing) if a
-/// document with this id already exists.
+/// document with this id already exists. If the log cannot be integrated
+/// now, the document is stored all the same, without; its leaf comes with
+/// the next integration.
 pub async fn insert(
     db: &Db,
     doc: &DocumentRecord,
@@ -227,6 +229,50 @@ pub async fn insert(
     evidence: &AuditEvent,
     correction: Option<(&Agreement, &Jwk)>,
 ) -> Result<Option<Option<u64>>, DocumentError> {
+    match insert_once(db, doc, recipients, evidence, correction, true).await {
+        Err(Failed::Integration(e)) => {
+            tracing::warn!(error = %e, "could not integrate the audit log with a submission");
+            insert_once(db, doc, recipients, evidence, correction, false)
+                .await
+                .map_err(Failed::into_document)
+        }
+        done => done.map_err(Failed::into_document),
+    }
+}
+
+/// Why one attempt at [`insert`] stored nothing.
+enum Failed {
+    Document(DocumentError),
+    /// The audit log could not be integrated (the attempt was rolled back).
+    Integration(crate::storage::DbError),
+}
+
+impl Failed {
+    fn into_document(self) -> DocumentError {
+        match self {
+            Failed::Document(e) => e,
+            Failed::Integration(e) => e.into(),
+        }
+    }
+}
+
+impl<E: Into<DocumentError>> From<E> for Failed {
+    fn from(e: E) -> Failed {
+        Failed::Document(e.into())
+    }
+}
+
+/// One transaction of [`insert`], integrating the audit queue in it (no
+/// savepoint: a failed integration rolls the whole attempt back) when
+/// `integrate` is set.
+async fn insert_once(
+    db: &Db,
+    doc: &DocumentRecord,
+    recipients: &[RecipientRecord],
+    evidence: &AuditEvent,
+    correction: Option<(&Agreement, &Jwk)>,
+    integrate: bool,
+) -> Result<Option<Option<u64>>, Failed> {
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(&format!(
         "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -268,7 +314,8 @@ pub async fn insert(
             return Err(DocumentError::Supersede(
                 old.clone(),
                 "it is not a current document of this case".into(),
-            ));
+            )
+            .into());
         }
     }
     if let Some(key) = &doc.object_key {
@@ -280,41 +327,24 @@ pub async fn insert(
             // The sweep took this upload for abandoned and removed its object.
             return Err(DocumentError::Incomplete(
                 "the upload outlived the sweep's grace period".into(),
-            ));
+            )
+            .into());
         }
     }
     if let Some((agreement, broker_key)) = correction {
         super::correction::record(&mut tx, broker_key, doc, agreement).await?;
     }
     let seq = audit::append_seq(&mut *tx, evidence).await?;
-    let leaf_index = integrate_with(&mut tx, seq, &doc.received_at).await;
+    let leaf_index = if integrate {
+        audit::log::integrate_on(&mut tx, 5_000, &doc.received_at)
+            .await
+            .map_err(Failed::Integration)?
+            .leaf_of(seq)
+    } else {
+        None
+    };
     tx.commit().await?;
     Ok(Some(leaf_index))
-}
-
-/// Integrates the audit queue in the document's transaction (under a
-/// savepoint) and answers the acceptance's leaf. If the log cannot be
-/// integrated now the document is stored all the same; its leaf comes with
-/// the next integration.
-async fn integrate_with(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    seq: i64,
-    now: &str,
-) -> Option<u64> {
-    let integrated = async {
-        let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
-        let integrated = audit::log::integrate_on(&mut savepoint, 5_000, now).await?;
-        savepoint.commit().await?;
-        Ok::<_, crate::storage::DbError>(integrated)
-    }
-    .await;
-    match integrated {
-        Ok(integrated) => integrated.leaf_of(seq),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not integrate the audit log with a submission");
-            None
-        }
-    }
 }
 
 /// Inserts recipient entries in one statement; answers how many were new.

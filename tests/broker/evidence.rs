@@ -784,7 +784,73 @@ on_both_databases!(
     who_read_my_data_lists_every_access_with_purpose_basis_and_outcome,
     every_refused_request_is_on_record_once_with_its_code,
     the_log_verifies_clean_while_the_broker_keeps_appending_and_checkpointing,
+    a_submission_is_stored_while_the_log_cannot_be_integrated_and_its_leaf_comes_later,
 );
+
+/// The audit log failing to integrate does not fail a submission: the
+/// document is stored with its evidence queued in the same commit, and the
+/// evidence becomes a leaf once the log integrates again.
+async fn a_submission_is_stored_while_the_log_cannot_be_integrated_and_its_leaf_comes_later(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    // A head whose root is not a hash stops every integrator (the
+    // broker's own ticker too), and so keeps the head where it is.
+    sqlx::query("update audit_head set root = 'x' || root where id = 1")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let answer = app
+        .submit_new(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"the Vlore grandparents",
+        )
+        .await;
+    assert!(answer.stored_now);
+    assert_eq!(answer.leaf_index, None, "no leaf while the log is stuck");
+    let opened = app
+        .open(
+            "ministry-labour",
+            answer.document.id.as_str(),
+            "case_oversight",
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext, b"the Vlore grandparents");
+    let acceptance = format!("document:{}", answer.document.id);
+    let queued: i64 = sqlx::query_scalar(
+        "select count(*) from audit_pending p join audit_event e on e.seq = p.seq
+         where e.action = 'DocumentAccepted' and e.resource = $1",
+    )
+    .bind(&acceptance)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(queued, 1, "the acceptance waits in the queue");
+
+    sqlx::query("update audit_head set root = substr(root, 2) where id = 1")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    ponte::audit::log::integrate_all(&app.db, "2026-11-23T00:00:00Z")
+        .await
+        .unwrap();
+    let leaves: i64 = sqlx::query_scalar(
+        "select count(*) from audit_leaf l join audit_event e on e.seq = l.event_seq
+         where e.action = 'DocumentAccepted' and e.resource = $1",
+    )
+    .bind(&acceptance)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(leaves, 1, "the acceptance became a leaf");
+    let verification = verify_log(&app).await;
+    assert!(verification.ok(), "{:?}", verification.problems());
+}
 
 /// `ponte audit verify` runs against a live broker: events appended,
 /// integrated and checkpointed while it reads must not look like a log
