@@ -7,9 +7,9 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode,
-    Validator,
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    ValidationMode, Validator,
 };
 
 use super::{Action, PolicyError};
@@ -73,6 +73,10 @@ pub struct Decision {
 pub struct PolicyEngine {
     schema: Schema,
     policies: PolicySet,
+    /// For each action, the policies whose scope can take it in: Cedar
+    /// would pass over the others at their scope, but only after looking at
+    /// each of them on every request.
+    by_action: HashMap<String, PolicySet>,
     version: String,
     actions: HashSet<String>,
 }
@@ -156,9 +160,30 @@ impl PolicyEngine {
             .map(|uid| uid.id().unescaped().to_owned())
             .collect();
         let version = format!("sha256:{}", &hex(digest.finish().as_ref())[..16]);
+        let groups: HashSet<&EntityUid> = schema.action_groups().collect();
+        let mut by_action = HashMap::new();
+        for action in schema.actions() {
+            let mut set = PolicySet::new();
+            for policy in policies.policies() {
+                let applies = match policy.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(one) => one == *action,
+                    // A group's members are kept to the full evaluation.
+                    ActionConstraint::In(list) => list
+                        .iter()
+                        .any(|named| named == action || groups.contains(named)),
+                };
+                if applies {
+                    set.add(policy.clone())
+                        .map_err(|e| PolicyError::Invalid(e.to_string()))?;
+                }
+            }
+            by_action.insert(action.id().unescaped().to_owned(), set);
+        }
         Ok(PolicyEngine {
             schema,
             policies,
+            by_action,
             version,
             actions,
         })
@@ -315,7 +340,8 @@ impl PolicyEngine {
             Some(&self.schema),
         )
         .map_err(|e| bad(&e))?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
+        let policies = self.by_action.get(action.name()).unwrap_or(&self.policies);
+        let response = Authorizer::new().is_authorized(&request, policies, entities);
         let mut policy_ids: Vec<String> = response
             .diagnostics()
             .reason()
@@ -476,6 +502,43 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn each_action_is_decided_by_every_policy_whose_scope_can_take_it() {
+        let schema = r#"
+            namespace Ponte {
+                entity Party;
+                entity Case;
+                action "Reading";
+                action "Read" in ["Reading"] appliesTo { principal: Party, resource: Case };
+                action "Write" appliesTo { principal: Party, resource: Case };
+                action "Erase" appliesTo { principal: Party, resource: Case };
+            }
+        "#;
+        let policies = r#"
+            @id("read-by-group") permit (principal, action in Ponte::Action::"Reading", resource);
+            @id("write") permit (principal, action == Ponte::Action::"Write", resource);
+            @id("write-or-erase") forbid (principal, action in [Ponte::Action::"Write", Ponte::Action::"Erase"], resource);
+            @id("any") forbid (principal, action, resource) when { false };
+        "#;
+        let engine =
+            PolicyEngine::from_sources(schema, &[("test.cedar".into(), policies.into())]).unwrap();
+        let ids = |action: &str| -> Vec<String> {
+            let mut ids: Vec<String> = engine.by_action[action]
+                .policies()
+                .map(|p| p.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        // A group in the scope keeps the policy for every action.
+        assert_eq!(ids("Read"), ["any", "read-by-group"]);
+        assert_eq!(
+            ids("Write"),
+            ["any", "read-by-group", "write", "write-or-erase"]
+        );
+        assert_eq!(ids("Erase"), ["any", "read-by-group", "write-or-erase"]);
+    }
 
     #[test]
     fn context_values_become_cedar_values_and_anything_else_is_refused() {
