@@ -138,18 +138,55 @@ pub enum Submitted {
     Repeated(DocumentRecord),
 }
 
+/// An upload about to start: the decision that allowed it and the object
+/// it writes, on record in one commit (see [`begin_upload`]).
+pub struct Started {
+    proof: Authorized<SubmitDocument>,
+    object_key: String,
+}
+
+/// Records the decision that allowed a submission and the upload about to
+/// start, in one commit, so the sweep knows of the object before it
+/// exists. The handler does this while the plan and what is on record are
+/// read; a submission that stops before its upload [`forget`]s it.
+pub async fn begin_upload(
+    vault: &Vault,
+    decision: Allowed<SubmitDocument>,
+    manifest: &Manifest,
+    now: OffsetDateTime,
+) -> Result<Started, DocumentError> {
+    let object_key = format!(
+        "envelopes/{}/{}/{}",
+        manifest.case,
+        manifest.document_id,
+        random_hex()
+    );
+    let mut tx = vault.db.begin().await?;
+    let proof = decision.record_in(&mut tx).await?;
+    store::begin_upload(&mut tx, &object_key, now.unix_timestamp()).await?;
+    tx.commit().await?;
+    Ok(Started { proof, object_key })
+}
+
+/// Drops the record of an upload that never started (its decision stays
+/// on record). If this fails, the sweep drops it.
+pub async fn forget(vault: &Vault, started: &Started) {
+    if let Err(e) = store::forget_upload(&vault.db, &started.object_key).await {
+        tracing::warn!(error = %e, object_key = %started.object_key, "pending upload left for the sweep");
+    }
+}
+
 /// Streams a submission into the object store and makes it exist once the
 /// object and its metadata are durable. Anything that fails leaves nothing
 /// visible; the object is removed at once, or by the sweep if the broker
-/// stops first. The decision that allowed it is recorded in the same commit
-/// as the upload about to start, or on its own when the submission stops
-/// before that. `on_record` is what [`on_record`] read for it. `length` is
-/// the envelope's length as its sender declared it
+/// stops first. `started` is the upload [`begin_upload`] put on record with
+/// the decision that allowed it; `on_record` is what [`on_record`] read for
+/// it. `length` is the envelope's length as its sender declared it
 /// (Content-Length), if it did; the object store can then take the envelope
 /// while it arrives.
 pub async fn submit<S, E>(
     vault: &Vault,
-    decision: Allowed<SubmitDocument>,
+    started: Started,
     submission: Submission,
     on_record: Result<OnRecord, DocumentError>,
     length: Option<u64>,
@@ -166,21 +203,15 @@ where
     let (planned, case_key) = match on_record.and_then(|found| check(&submission, found)) {
         Ok(Checked::New { planned, case_key }) => (planned, case_key),
         Ok(Checked::Repeated(existing)) => {
-            decision.record(&vault.db).await?;
+            forget(vault, &started).await;
             return repeated(vault, *existing, &manifest_sha256, &mut body).await;
         }
         Err(e) => {
-            decision.record(&vault.db).await?;
+            forget(vault, &started).await;
             return Err(e);
         }
     };
-    let object_key = format!(
-        "envelopes/{}/{}/{}",
-        manifest.case,
-        manifest.document_id,
-        random_hex()
-    );
-    let proof = begin_upload(vault, decision, &object_key, now.unix_timestamp()).await?;
+    let Started { proof, object_key } = started;
 
     let stored = upload(
         vault,
@@ -398,21 +429,6 @@ fn check(submission: &Submission, on_record: OnRecord) -> Result<Checked<'_>, Do
         planned,
         case_key: on_record.case_key?,
     })
-}
-
-/// Records the decision and the upload about to start in one commit, so
-/// the sweep knows of the object before it exists.
-async fn begin_upload(
-    vault: &Vault,
-    decision: Allowed<SubmitDocument>,
-    object_key: &str,
-    epoch: i64,
-) -> Result<Authorized<SubmitDocument>, DocumentError> {
-    let mut tx = vault.db.begin().await?;
-    let proof = decision.record_in(&mut tx).await?;
-    store::begin_upload(&mut tx, object_key, epoch).await?;
-    tx.commit().await?;
-    Ok(proof)
 }
 
 /// A retry: the same manifest and the same bytes give back the original.

@@ -207,8 +207,6 @@ pub async fn submit(
     let allowed = caller
         .decide_move::<SubmitDocument>(&state, Resource::Case(&facts), context, &own)
         .await?;
-    // The allowance is recorded with the upload it lets start (in
-    // `exchange::submit`), or on its own if the submission stops before.
     let ready = async {
         let agreement = agreement(&state, &caller, &manifest, agreement_header).await?;
         let plan = exchange::plan(
@@ -223,17 +221,20 @@ pub async fn submit(
         .await?;
         Ok::<_, ApiError>((agreement, plan))
     };
-    // What the submission is checked against is read meanwhile.
+    // Meanwhile, what the submission is checked against is read, and the
+    // allowance goes on record with the upload it lets start.
     let received = state.clock.now();
-    let (ready, on_record) = tokio::join!(
+    let (ready, on_record, started) = tokio::join!(
         ready,
-        exchange::on_record(&state.vault, &manifest, received)
+        exchange::on_record(&state.vault, &manifest, received),
+        exchange::begin_upload(&state.vault, allowed, &manifest, received)
     );
+    let started = started?;
     let document_id = manifest.document_id.clone();
     let (agreement, plan) = match ready {
         Ok(ready) => ready,
         Err(error) => {
-            allowed.record(&state.db).await?;
+            exchange::forget(&state.vault, &started).await;
             reject(&state, &caller, format!("document:{document_id}"), &error).await;
             return Err(error);
         }
@@ -248,7 +249,7 @@ pub async fn submit(
     let body = request.into_body().into_data_stream();
     let submitted = exchange::submit(
         &state.vault,
-        allowed,
+        started,
         submission,
         on_record,
         declared,

@@ -560,6 +560,7 @@ async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_t
         (Some(409), Some("document_id_conflict"))
     );
     assert_eq!(app.envelope_objects().await.len(), 1);
+    assert_eq!(app.pending_uploads().await, 0, "no upload is left pending");
 }
 
 async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
