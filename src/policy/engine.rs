@@ -168,7 +168,8 @@ impl PolicyEngine {
                 let applies = match policy.action_constraint() {
                     ActionConstraint::Any => true,
                     ActionConstraint::Eq(one) => one == *action,
-                    // A group's members are kept to the full evaluation.
+                    // A scope naming an action group keeps the policy for
+                    // every action: group membership is not resolved here.
                     ActionConstraint::In(list) => list
                         .iter()
                         .any(|named| named == action || groups.contains(named)),
