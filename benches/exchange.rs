@@ -19,6 +19,12 @@
 //!
 //!     scripts/with-services env PONTE_BENCH_S3=1 cargo bench --bench exchange
 //!     scripts/with-services env PONTE_BENCH_S3=1 PONTE_BENCH_POSTGRES=1 cargo bench --bench exchange
+//!
+//! `PONTE_BENCH_STORE_RTT_MS=N` (with `PONTE_BENCH_S3`) puts the S3 server
+//! at network distance: broker and baseline alike reach it through a relay
+//! that holds every piece of data N/2 ms in each direction, as a store in
+//! another machine or data centre would (moto on loopback answers in one
+//! or two). The relay models the distance only, not a bandwidth limit.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -85,6 +91,71 @@ async fn postgres_from_env() -> Option<String> {
         .unwrap();
     let (base, _) = admin.rsplit_once('/').expect("URL with a database");
     Some(format!("{base}/{name}"))
+}
+
+/// A TCP relay on loopback to `target` (`host:port`) that delivers every
+/// piece of data `one_way` after it arrived, in both directions; returns
+/// its `http://` endpoint.
+async fn store_at_distance(target: String, one_way: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                for stream in [&inbound, &outbound] {
+                    stream.set_nodelay(true).unwrap();
+                }
+                let (from_client, to_client) = inbound.into_split();
+                let (from_store, to_store) = outbound.into_split();
+                tokio::join!(
+                    delayed_copy(from_client, to_store, one_way),
+                    delayed_copy(from_store, to_client, one_way)
+                );
+            });
+        }
+    });
+    endpoint
+}
+
+/// Copies `from` to `to`, each piece (and the end) `delay` after it was read.
+async fn delayed_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Bytes)>();
+    let read = async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = from.read(&mut buf).await.unwrap_or(0);
+            let due = tokio::time::Instant::now() + delay;
+            // An empty piece is the end of the stream.
+            if tx.send((due, Bytes::copy_from_slice(&buf[..n]))).is_err() || n == 0 {
+                return;
+            }
+        }
+    };
+    let write = async move {
+        while let Some((due, piece)) = rx.recv().await {
+            if !delay.is_zero() {
+                tokio::time::sleep_until(due).await;
+            }
+            let sent = if piece.is_empty() {
+                to.shutdown().await
+            } else {
+                to.write_all(&piece).await
+            };
+            if sent.is_err() || piece.is_empty() {
+                return;
+            }
+        }
+    };
+    tokio::join!(read, write);
 }
 
 fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) -> Broker {
@@ -254,7 +325,21 @@ async fn main() {
     // `cargo bench` passes --bench; under `cargo test` this runs as a smoke test.
     let smoke = !std::env::args().any(|a| a == "--bench");
     let quick = smoke || std::env::var("PONTE_BENCH_QUICK").is_ok();
-    let s3 = s3_from_env();
+    let mut s3 = s3_from_env();
+    let store_rtt = std::env::var("PONTE_BENCH_STORE_RTT_MS").ok().map(|ms| {
+        assert!(
+            s3.is_some(),
+            "PONTE_BENCH_STORE_RTT_MS needs PONTE_BENCH_S3"
+        );
+        ms.parse::<f64>()
+            .ok()
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .expect("PONTE_BENCH_STORE_RTT_MS: a number of milliseconds")
+    });
+    if let (Some(s3), Some(rtt)) = (s3.as_mut(), store_rtt) {
+        let target = s3.endpoint.trim_start_matches("http://").to_owned();
+        s3.endpoint = store_at_distance(target, Duration::from_secs_f64(rtt / 2000.0)).await;
+    }
     let postgres = postgres_from_env().await;
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path(), s3.as_ref(), postgres.as_deref());
@@ -336,10 +421,10 @@ async fn main() {
                 .unwrap(),
         ),
     };
-    let store = if s3.is_some() {
-        "S3 (moto)"
-    } else {
-        "local object directory"
+    let store = match (&s3, store_rtt) {
+        (Some(_), Some(rtt)) => format!("S3 (moto) at a {rtt} ms round trip"),
+        (Some(_), None) => "S3 (moto)".to_owned(),
+        (None, _) => "local object directory".to_owned(),
     };
     let database = if postgres.is_some() {
         "PostgreSQL"
