@@ -27,7 +27,6 @@
 //! or two). The relay models the distance only, not a bandwidth limit.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,193 +40,10 @@ use ponte::documents::party::{self, Draft, Prepared};
 use ponte::documents::{DocumentId, SubjectId};
 use ponte::jose::{Jwk, KeyUse};
 
-struct Broker {
-    child: Child,
-    url: String,
-}
+mod relay;
+mod setup;
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The S3 bucket of `scripts/with-services`, when `PONTE_BENCH_S3` is set.
-struct S3 {
-    endpoint: String,
-    bucket: String,
-    key_id: String,
-    secret: String,
-}
-
-fn s3_from_env() -> Option<S3> {
-    std::env::var("PONTE_BENCH_S3").ok()?;
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| panic!("{name}: run under scripts/with-services"))
-    };
-    Some(S3 {
-        endpoint: var("PONTE_TEST_S3_ENDPOINT"),
-        bucket: var("PONTE_TEST_S3_BUCKET"),
-        key_id: var("PONTE_TEST_S3_ACCESS_KEY_ID"),
-        secret: var("PONTE_TEST_S3_SECRET_ACCESS_KEY"),
-    })
-}
-
-/// A fresh database on the PostgreSQL cluster of `scripts/with-services`,
-/// when `PONTE_BENCH_POSTGRES` is set.
-async fn postgres_from_env() -> Option<String> {
-    use sqlx::Connection;
-    std::env::var("PONTE_BENCH_POSTGRES").ok()?;
-    let admin = std::env::var("PONTE_TEST_POSTGRES_URL")
-        .expect("PONTE_TEST_POSTGRES_URL: run under scripts/with-services");
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
-    let mut suffix = [0u8; 6];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut suffix).unwrap();
-    let name = format!("ponte_bench_{}", ponte::pki::hex(&suffix));
-    sqlx::Executor::execute(&mut conn, format!("create database {name}").as_str())
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-    Some(format!("{base}/{name}"))
-}
-
-/// A TCP relay on loopback to `target` (`host:port`) that delivers every
-/// piece of data `one_way` after it arrived, in both directions; returns
-/// its `http://` endpoint.
-async fn store_at_distance(target: String, one_way: Duration) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let target = target.clone();
-            tokio::spawn(async move {
-                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
-                    return;
-                };
-                for stream in [&inbound, &outbound] {
-                    stream.set_nodelay(true).unwrap();
-                }
-                let (from_client, to_client) = inbound.into_split();
-                let (from_store, to_store) = outbound.into_split();
-                tokio::join!(
-                    delayed_copy(from_client, to_store, one_way),
-                    delayed_copy(from_store, to_client, one_way)
-                );
-            });
-        }
-    });
-    endpoint
-}
-
-/// Copies `from` to `to`, each piece (and the end) `delay` after it was read.
-async fn delayed_copy(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Bytes)>();
-    let read = async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = from.read(&mut buf).await.unwrap_or(0);
-            let due = tokio::time::Instant::now() + delay;
-            // An empty piece is the end of the stream.
-            if tx.send((due, Bytes::copy_from_slice(&buf[..n]))).is_err() || n == 0 {
-                return;
-            }
-        }
-    };
-    let write = async move {
-        while let Some((due, piece)) = rx.recv().await {
-            if !delay.is_zero() {
-                tokio::time::sleep_until(due).await;
-            }
-            let sent = if piece.is_empty() {
-                to.shutdown().await
-            } else {
-                to.write_all(&piece).await
-            };
-            if sent.is_err() || piece.is_empty() {
-                return;
-            }
-        }
-    };
-    tokio::join!(read, write);
-}
-
-fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) -> Broker {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ponte"));
-    if let Some(s3) = s3 {
-        let secret = data_dir.join("s3-secret");
-        ponte::secret::create(&secret, s3.secret.as_bytes()).unwrap();
-        command
-            .env("PONTE__OBJECTS__BACKEND", "s3")
-            .env("PONTE__OBJECTS__S3__ENDPOINT", &s3.endpoint)
-            .env("PONTE__OBJECTS__S3__BUCKET", &s3.bucket)
-            .env("PONTE__OBJECTS__S3__ACCESS_KEY_ID", &s3.key_id)
-            .env("PONTE__OBJECTS__S3__SECRET_ACCESS_KEY_FILE", &secret)
-            .env("PONTE__OBJECTS__S3__TIMEOUT_SECS", "120");
-    }
-    if let Some(url) = postgres {
-        command.env("PONTE__DATABASE__URL", url);
-    }
-    let child = command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("serve")
-        .env("PONTE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "PONTE__POLICY__DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        )
-        .env("PONTE__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start ponte serve");
-    Broker {
-        child,
-        url: format!("https://127.0.0.1:{port}"),
-    }
-}
-
-/// CPU time a process has used so far, user and system (Linux).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
-/// Peak and current resident set of a process, in MiB (Linux).
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
+use setup::{cpu_time, postgres_from_env, rss_mib, s3_from_env, start_broker};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -338,7 +154,7 @@ async fn main() {
     });
     if let (Some(s3), Some(rtt)) = (s3.as_mut(), store_rtt) {
         let target = s3.endpoint.trim_start_matches("http://").to_owned();
-        s3.endpoint = store_at_distance(target, Duration::from_secs_f64(rtt / 2000.0)).await;
+        s3.endpoint = relay::store_at_distance(target, Duration::from_secs_f64(rtt / 2000.0)).await;
     }
     let postgres = postgres_from_env().await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,132 @@
+//! What the benchmark runs against: the broker as its own process, and the
+//! services of `scripts/with-services`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `ponte serve` as its own process, stopped when dropped.
+pub struct Broker {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The S3 bucket of `scripts/with-services`, when `PONTE_BENCH_S3` is set.
+pub struct S3 {
+    pub endpoint: String,
+    pub bucket: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+pub fn s3_from_env() -> Option<S3> {
+    std::env::var("PONTE_BENCH_S3").ok()?;
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name}: run under scripts/with-services"))
+    };
+    Some(S3 {
+        endpoint: var("PONTE_TEST_S3_ENDPOINT"),
+        bucket: var("PONTE_TEST_S3_BUCKET"),
+        key_id: var("PONTE_TEST_S3_ACCESS_KEY_ID"),
+        secret: var("PONTE_TEST_S3_SECRET_ACCESS_KEY"),
+    })
+}
+
+/// A fresh database on the PostgreSQL cluster of `scripts/with-services`,
+/// when `PONTE_BENCH_POSTGRES` is set.
+pub async fn postgres_from_env() -> Option<String> {
+    use sqlx::Connection;
+    std::env::var("PONTE_BENCH_POSTGRES").ok()?;
+    let admin = std::env::var("PONTE_TEST_POSTGRES_URL")
+        .expect("PONTE_TEST_POSTGRES_URL: run under scripts/with-services");
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    let mut suffix = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut suffix).unwrap();
+    let name = format!("ponte_bench_{}", ponte::pki::hex(&suffix));
+    sqlx::Executor::execute(&mut conn, format!("create database {name}").as_str())
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    Some(format!("{base}/{name}"))
+}
+
+/// Starts `ponte serve` on a free port in `data_dir`, on S3 and PostgreSQL
+/// when they are given (otherwise the local directory and SQLite).
+pub fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) -> Broker {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ponte"));
+    if let Some(s3) = s3 {
+        let secret = data_dir.join("s3-secret");
+        ponte::secret::create(&secret, s3.secret.as_bytes()).unwrap();
+        command
+            .env("PONTE__OBJECTS__BACKEND", "s3")
+            .env("PONTE__OBJECTS__S3__ENDPOINT", &s3.endpoint)
+            .env("PONTE__OBJECTS__S3__BUCKET", &s3.bucket)
+            .env("PONTE__OBJECTS__S3__ACCESS_KEY_ID", &s3.key_id)
+            .env("PONTE__OBJECTS__S3__SECRET_ACCESS_KEY_FILE", &secret)
+            .env("PONTE__OBJECTS__S3__TIMEOUT_SECS", "120");
+    }
+    if let Some(url) = postgres {
+        command.env("PONTE__DATABASE__URL", url);
+    }
+    let child = command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("serve")
+        .env("PONTE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PONTE__POLICY__DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        )
+        .env("PONTE__LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ponte serve");
+    Broker {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+    }
+}
+
+/// CPU time a process has used so far, user and system (Linux).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Peak and current resident set of a process, in MiB (Linux).
+pub fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
