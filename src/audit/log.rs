@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::merkle::{self, Hash, Nodes, Wanted};
 use super::{AuditEvent, Outcome};
-use crate::storage::{Db, DbError};
+use crate::storage::{Db, DbError, Engine};
 
 /// The version marker of a leaf's canonical form.
 pub const LEAF_VERSION: u32 = 1;
@@ -45,9 +45,15 @@ pub fn leaf_bytes(seq: i64, event: &AuditEvent) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
+/// The columns of an event (table alias `e`), as a literal for `concat!`.
+macro_rules! event_columns {
+    () => {
+        "e.seq, e.at, e.request_id, e.principal, e.action, e.resource, e.decision, e.policy_ids, e.policy_set, e.detail"
+    };
+}
+
 /// The columns of an event, for [`event_of`].
-pub const EVENT_COLUMNS: &str =
-    "e.seq, e.at, e.request_id, e.principal, e.action, e.resource, e.decision, e.policy_ids, e.policy_set, e.detail";
+pub const EVENT_COLUMNS: &str = event_columns!();
 
 /// An event row (selected with [`EVENT_COLUMNS`]) and its sequence number.
 pub fn event_of(row: &AnyRow) -> Result<(i64, AuditEvent), sqlx::Error> {
@@ -224,6 +230,35 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
     Ok(integrated.count())
 }
 
+/// The statement that reads the oldest `$1` events of the queue.
+pub fn queue_statement(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => QUEUE_ON_POSTGRES,
+        Engine::Sqlite => QUEUE_ON_SQLITE,
+    }
+}
+
+/// The oldest `$1` events of the queue, on PostgreSQL: each fetched by its
+/// key, in a lateral subquery that `offset 0` keeps the planner from
+/// merging into a join. As a plain join, the planner picked a merge join at
+/// every size measured (its statistics on a queue that churns are seldom
+/// right), and that walks `audit_event` from its first row: 15 ms per
+/// integration at 10^5 events, 186 ms at 10^6 (`explain analyze`).
+const QUEUE_ON_POSTGRES: &str = concat!(
+    "select ",
+    event_columns!(),
+    " from (select seq from audit_pending order by seq limit $1) p
+     cross join lateral (select * from audit_event e where e.seq = p.seq offset 0) e
+     order by p.seq"
+);
+
+/// The same on SQLite, whose planner reads the join by key anyway.
+const QUEUE_ON_SQLITE: &str = concat!(
+    "select ",
+    event_columns!(),
+    " from audit_pending p join audit_event e on e.seq = p.seq order by p.seq limit $1"
+);
+
 /// The events one integration gave leaves to: `(event seq, leaf index)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Integrated(pub Vec<(i64, u64)>);
@@ -261,13 +296,15 @@ pub async fn integrate_on(
         size: locked.try_get::<i64, _>("size")? as u64,
         root: parse(&locked.try_get::<String, _>("root")?)?,
     };
-    let rows = sqlx::query(&format!(
-        "select {EVENT_COLUMNS} from audit_pending p join audit_event e on e.seq = p.seq
-         order by p.seq limit $1"
-    ))
-    .bind(batch)
-    .fetch_all(&mut *conn)
-    .await?;
+    let engine = if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    };
+    let rows = sqlx::query(queue_statement(engine))
+        .bind(batch)
+        .fetch_all(&mut *conn)
+        .await?;
     if rows.is_empty() {
         return Ok(Integrated::default());
     }

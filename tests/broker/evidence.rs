@@ -11,6 +11,7 @@ use ponte::audit::verify::{self, Verification};
 use ponte::audit::{self as audit_mod, AuditEvent};
 use ponte::documents::receipt::jwks_keys;
 use ponte::http::audit::{ConsistencyProof, DocumentEvidence, InclusionProof};
+use ponte::storage::Engine;
 use tokio::process::Command;
 
 use crate::common::{self, Backend, TestApp};
@@ -785,7 +786,63 @@ on_both_databases!(
     every_refused_request_is_on_record_once_with_its_code,
     the_log_verifies_clean_while_the_broker_keeps_appending_and_checkpointing,
     a_submission_is_stored_while_the_log_cannot_be_integrated_and_its_leaf_comes_later,
+    the_integrator_reads_its_queue_by_key_however_the_planner_leans,
 );
+
+/// The integrator fetches each queued event by its key. A plan that walks
+/// the event table instead (PostgreSQL's merge join, chosen on a queue's
+/// stale statistics) makes every integration slower as the log grows: 15 ms
+/// at 10^5 events, 186 ms at 10^6. On PostgreSQL the planner is leaned
+/// away from nested loops, the one plan that reads by key, and must still
+/// read by key.
+async fn the_integrator_reads_its_queue_by_key_however_the_planner_leans(backend: Backend) {
+    use sqlx::Row;
+    let app = TestApp::spawn(backend).await;
+    let engine = app.db.engine();
+    let statement = audit_mod::log::queue_statement(engine).replace("$1", "500");
+    let mut tx = app.db.begin().await.unwrap();
+    let plan: Vec<String> = match engine {
+        Engine::Postgres => {
+            sqlx::query("set local enable_nestloop = off")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(&format!("explain {statement}"))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(0))
+                .collect()
+        }
+        Engine::Sqlite => sqlx::query(&format!("explain query plan {statement}"))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect(),
+    };
+    tx.rollback().await.unwrap();
+    let plan = plan.join("\n");
+    match engine {
+        Engine::Postgres => {
+            assert!(
+                plan.contains("Index Scan using audit_event_pkey on audit_event"),
+                "{plan}"
+            );
+            assert!(!plan.contains("Seq Scan on audit_event"), "{plan}");
+            assert!(!plan.contains("Merge Join"), "{plan}");
+        }
+        Engine::Sqlite => {
+            assert!(
+                plan.contains("SEARCH e USING INTEGER PRIMARY KEY"),
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN e"), "{plan}");
+        }
+    }
+}
 
 /// The audit log failing to integrate does not fail a submission: the
 /// document is stored with its evidence queued in the same commit, and the
