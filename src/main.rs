@@ -7,9 +7,9 @@ use ponte::cli::{Cli, Command};
 
 /// jemalloc, not the system allocator: glibc hands the memory of each large
 /// envelope back to the kernel as soon as it is freed, and the next
-/// envelope pays for every page again (faulted in and zeroed, a quarter of
-/// the broker's time on a 4 MiB submission); jemalloc keeps freed pages for
-/// reuse a few seconds before it returns them.
+/// envelope pays for every page again (faulted in and zeroed: a sixth of
+/// the broker's CPU time on 4 MiB documents); jemalloc keeps freed pages
+/// for reuse for some seconds before it returns them.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
