@@ -43,7 +43,7 @@ use ponte::jose::{Jwk, KeyUse};
 mod relay;
 mod setup;
 
-use setup::{cpu_time, postgres_from_env, rss_mib, s3_from_env, start_broker};
+use setup::{postgres_from_env, rss_mib, s3_from_env, start_broker, Usage};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -311,7 +311,7 @@ async fn main() {
             Series::new("raw object_store GET"),
         );
         let mut ids = Vec::new();
-        let cpu_before_submits = cpu_time(broker.child.id());
+        let before_submits = Usage::of(broker.child.id());
         for p in &prepared {
             let body = Bytes::from(p.envelope.clone());
             let started = Instant::now();
@@ -354,8 +354,8 @@ async fn main() {
                 durable.add(p.envelope.len(), started.elapsed());
             }
         }
-        let cpu_submits = cpu_time(broker.child.id()) - cpu_before_submits;
-        let cpu_before_retrievals = cpu_time(broker.child.id());
+        let submits = Usage::of(broker.child.id()).per(before_submits, n);
+        let before_retrievals = Usage::of(broker.child.id());
         for (p, id) in prepared.iter().zip(&ids) {
             let started = Instant::now();
             let fetched = mission
@@ -370,12 +370,11 @@ async fn main() {
             let bytes = raw.get(&key).await.unwrap().bytes().await.unwrap();
             get.add(bytes.len(), started.elapsed());
         }
-        let cpu_retrievals = cpu_time(broker.child.id()) - cpu_before_retrievals;
+        let retrievals = Usage::of(broker.child.id()).per(before_retrievals, n);
         println!("{label} documents ({envelope_bytes} bytes of envelope each), one at a time:");
         println!(
-            "  broker CPU (user + system) per submit {:.2?}, per retrieve {:.2?}",
-            cpu_submits / n as u32,
-            cpu_retrievals / n as u32
+            "  broker CPU (user + system) per submit {:.2?}, per retrieve {:.2?}; page faults per submit {}, per retrieve {}",
+            submits.cpu, retrievals.cpu, submits.faults, retrievals.faults
         );
         let (s, r, pu, g) = (
             submit.report(),

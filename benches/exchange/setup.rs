@@ -100,20 +100,44 @@ pub fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) ->
     }
 }
 
-/// CPU time a process has used so far, user and system (Linux).
-pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
-        .sum();
-    Duration::from_millis(ticks * 10)
+/// What a process has used so far (Linux): CPU time, user and system, and
+/// minor page faults (pages the kernel had to supply, zeroed, on first
+/// touch: memory freed back to the system and allocated again shows here).
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub cpu: Duration,
+    pub faults: u64,
+}
+
+impl Usage {
+    pub fn of(pid: u32) -> Usage {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name, which is in parentheses; the
+        // first of them (the state) is field 3 of proc(5).
+        let fields: Vec<u64> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .map(|f| f.parse().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+        Usage {
+            // utime and stime (fields 14 and 15), in clock ticks of 1/100 s.
+            cpu: Duration::from_millis((field(14) + field(15)) * 10),
+            // minflt (field 10).
+            faults: field(10),
+        }
+    }
+
+    /// What was used since `earlier`, per operation of `n`.
+    pub fn per(self, earlier: Usage, n: usize) -> Usage {
+        Usage {
+            cpu: (self.cpu - earlier.cpu) / n as u32,
+            faults: (self.faults - earlier.faults) / n as u64,
+        }
+    }
 }
 
 /// Peak and current resident set of a process, in MiB (Linux).
