@@ -134,8 +134,8 @@ impl Usage {
     /// What was used since `earlier`, per operation of `n`.
     pub fn per(self, earlier: Usage, n: usize) -> Usage {
         Usage {
-            cpu: (self.cpu - earlier.cpu) / n as u32,
-            faults: (self.faults - earlier.faults) / n as u64,
+            cpu: self.cpu.saturating_sub(earlier.cpu) / n as u32,
+            faults: self.faults.saturating_sub(earlier.faults) / n as u64,
         }
     }
 }
