@@ -12,6 +12,7 @@ use super::store::{self, DocumentRecord, RecipientRecord};
 use super::DocumentError;
 use crate::policy::actions::{ReadDocument, ReadDossier};
 use crate::policy::Authorized;
+use crate::storage::objects::ObjectError;
 use crate::storage::sealed::{self, Opener};
 use crate::storage::Objects;
 
@@ -22,9 +23,17 @@ use crate::storage::Objects;
 /// until shown the proof that the read was allowed.
 pub async fn open(vault: &Vault, doc: &DocumentRecord) -> Result<Opening, DocumentError> {
     let object_key = doc.object_key.as_deref().ok_or(DocumentError::Erased)?;
+    // The GET runs on a task of its own, so it goes out at once rather
+    // than whenever the task reading the case key (and, in the handler,
+    // what the policy needs) is next polled.
+    let get = Get(tokio::spawn({
+        let objects = vault.objects.clone();
+        let object_key = object_key.to_owned();
+        async move { objects.stream(&object_key).await }
+    }));
     let (key, inner) = tokio::join!(
         sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str()),
-        vault.objects.stream(object_key)
+        get.answer()
     );
     let key = key.map_err(erased)?.ok_or(DocumentError::Erased)?;
     Ok(Opening {
@@ -35,10 +44,35 @@ pub async fn open(vault: &Vault, doc: &DocumentRecord) -> Result<Opening, Docume
     })
 }
 
+type ObjectStream = BoxStream<'static, Result<Bytes, ObjectError>>;
+
+/// The task of a GET, stopped if the retrieval is dropped before it answers.
+struct Get(tokio::task::JoinHandle<Result<ObjectStream, ObjectError>>);
+
+impl Get {
+    async fn answer(mut self) -> Result<ObjectStream, ObjectError> {
+        match (&mut self.0).await {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only the runtime shutting down cancels it.
+            Err(e) => Err(ObjectError::Unavailable(object_store::Error::Generic {
+                store: "objects",
+                source: Box::new(e),
+            })),
+        }
+    }
+}
+
+impl Drop for Get {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// An opened object, before the recipient entries added by shares are
 /// known.
 pub struct Opening {
-    inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+    inner: ObjectStream,
     key: [u8; 32],
     size: u64,
     splice_at: u64,
@@ -174,7 +208,7 @@ impl Source {
 }
 
 struct Reading {
-    inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+    inner: ObjectStream,
     opener: Option<Opener>,
     position: u64,
     splice_at: u64,
@@ -186,7 +220,7 @@ const SEND_BYTES: usize = 256 * 1024;
 
 impl Reading {
     fn new(
-        inner: BoxStream<'static, Result<Bytes, crate::storage::objects::ObjectError>>,
+        inner: ObjectStream,
         key: &[u8; 32],
         splice_at: u64,
         splice: Option<Vec<u8>>,
