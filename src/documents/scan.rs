@@ -66,9 +66,8 @@ fn is_b64url(b: u8) -> bool {
 /// compiler vectorises it); the block holding the first other byte, and
 /// the tail, are searched byte by byte.
 fn b64url_run(data: &[u8]) -> usize {
-    let mut blocks = data.chunks_exact(RUN_BLOCK);
     let mut run = 0;
-    for block in &mut blocks {
+    for block in data.chunks_exact(RUN_BLOCK) {
         let others = block
             .iter()
             .fold(0u8, |others, &b| others | u8::from(!is_b64url(b)));
