@@ -21,6 +21,7 @@ crate::on_both_databases!(
     parties_whose_keys_are_on_p256_sign_seal_and_open_like_the_others,
     the_broker_stores_only_ciphertext_under_its_own_seal,
     retrying_a_submission_returns_the_original_receipt_and_stores_nothing_twice,
+    retries_sent_at_once_store_the_document_once,
     bad_submissions_are_refused_and_nothing_is_stored,
     a_court_attached_later_reads_the_assessment_after_a_share,
     a_share_to_a_party_not_entitled_is_refused,
@@ -561,6 +562,44 @@ async fn retrying_a_submission_returns_the_original_receipt_and_stores_nothing_t
     );
     assert_eq!(app.envelope_objects().await.len(), 1);
     assert_eq!(app.pending_uploads().await, 0, "no upload is left pending");
+}
+
+/// A mission on a bad link may send the same submission again before the
+/// first is answered: whichever commits first stores it, every other
+/// answer carries the same receipt, and nothing is kept twice (no object,
+/// no pending upload, no second acceptance on record).
+async fn retries_sent_at_once_store_the_document_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
+    let answers =
+        futures::future::join_all((0..4).map(|_| app.submit("iom-tirana", &case, &prepared))).await;
+    let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+    let stored: Vec<_> = answers.iter().filter(|(_, a)| a.stored_now).collect();
+    assert_eq!(stored.len(), 1, "stored by exactly one of them");
+    assert_eq!(stored[0].0, 201);
+    for (status, answer) in &answers {
+        assert!(answer.stored_now || *status == 200);
+        assert_eq!(answer.receipt, stored[0].1.receipt, "the one receipt");
+    }
+    assert_eq!(app.envelope_objects().await.len(), 1);
+    assert_eq!(app.pending_uploads().await, 0, "no upload is left pending");
+    let acceptances: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where action = 'DocumentAccepted' and resource = $1",
+    )
+    .bind(format!("document:{}", prepared.manifest.document_id))
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(acceptances, 1);
 }
 
 async fn bad_submissions_are_refused_and_nothing_is_stored(backend: Backend) {
