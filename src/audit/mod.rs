@@ -138,23 +138,44 @@ pub async fn append_seq<'e, E>(executor: E, event: &AuditEvent) -> Result<i64, D
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let seq: i64 = sqlx::query_scalar(
-        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning seq",
-    )
-    .bind(&event.at)
-    .bind(event.request_id.as_deref())
-    .bind(&event.principal)
-    .bind(&event.action)
-    .bind(&event.resource)
-    .bind(event.outcome.as_str())
-    .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
-    .bind(&event.policy_set)
-    .bind(event.detail.to_string())
-    .fetch_one(executor)
-    .await?;
+    let seq: i64 = bind_event(sqlx::query(&event_insert(1)), event)
+        .fetch_one(executor)
+        .await?
+        .try_get("seq")?;
     note_refusals(std::slice::from_ref(event));
     Ok(seq)
+}
+
+/// The statement that appends one event, returning its `seq`, with its
+/// parameters numbered from `$first` (bound by [`bind_event`]). On
+/// PostgreSQL it also goes in the `with` clause of a statement that writes
+/// what the event is evidence of, so both are one round trip.
+pub fn event_insert(first: usize) -> String {
+    let values: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
+    format!(
+        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
+         values ({}) returning seq",
+        values.join(", ")
+    )
+}
+
+/// Binds an event's values, in the order of [`event_insert`]'s parameters.
+/// A refusal is never bound into a larger statement: it goes on record on
+/// its own ([`append`]), so that nothing can roll it back.
+pub fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    event: &'q AuditEvent,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&event.at)
+        .bind(event.request_id.as_deref())
+        .bind(&event.principal)
+        .bind(&event.action)
+        .bind(&event.resource)
+        .bind(event.outcome.as_str())
+        .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
+        .bind(&event.policy_set)
+        .bind(event.detail.to_string())
 }
 
 /// Appends many events in one statement (inside the caller's transaction

@@ -161,10 +161,11 @@ pub async fn begin_upload(
         manifest.document_id,
         random_hex()
     );
-    let mut tx = vault.db.begin().await?;
-    let proof = decision.record_in(&mut tx).await?;
-    store::begin_upload(&mut tx, &object_key, now.unix_timestamp()).await?;
-    tx.commit().await?;
+    let (proof, ()) = decision
+        .record_with(async |evidence| {
+            store::begin_upload(&vault.db, evidence, &object_key, now.unix_timestamp()).await
+        })
+        .await?;
     Ok(Started { proof, object_key })
 }
 

@@ -13,7 +13,7 @@ use crate::cases::CaseId;
 use crate::consent::Purpose;
 use crate::jose::Jwk;
 use crate::parties::PartyId;
-use crate::storage::Db;
+use crate::storage::{Db, Engine};
 
 /// A stored document, as metadata: never its content.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,17 +179,37 @@ pub async fn recipients(db: &Db, id: &DocumentId) -> Result<Vec<RecipientRecord>
 }
 
 /// Records an upload before its first byte is written, so an interrupted
-/// one can be swept.
+/// one can be swept, with `evidence` (the decision that allowed it) in the
+/// same commit. On PostgreSQL that is one statement, one round trip.
 pub async fn begin_upload(
-    conn: &mut sqlx::AnyConnection,
+    db: &Db,
+    evidence: &AuditEvent,
     object_key: &str,
     epoch: i64,
 ) -> Result<(), DocumentError> {
-    sqlx::query("insert into pending_upload (object_key, started_epoch) values ($1, $2)")
-        .bind(object_key)
-        .bind(epoch)
-        .execute(conn)
-        .await?;
+    match db.engine() {
+        Engine::Postgres => {
+            let sql = format!(
+                "with evidence as ({}) insert into pending_upload (object_key, started_epoch) values ($10, $11)",
+                audit::event_insert(1)
+            );
+            audit::bind_event(sqlx::query(&sql), evidence)
+                .bind(object_key)
+                .bind(epoch)
+                .execute(db.pool())
+                .await?;
+        }
+        Engine::Sqlite => {
+            let mut tx = db.begin().await?;
+            audit::append(&mut *tx, evidence).await?;
+            sqlx::query("insert into pending_upload (object_key, started_epoch) values ($1, $2)")
+                .bind(object_key)
+                .bind(epoch)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+    }
     Ok(())
 }
 

@@ -123,9 +123,10 @@ pub async fn authorize<A: ActionKind>(
 
 /// An allowed decision whose evidence is not written yet. It becomes the
 /// proof a domain call needs only by being written: on its own
-/// ([`Allowed::record`]) or inside the transaction that makes the first
-/// change it allows ([`Allowed::record_in`]), so that the evidence and the
-/// change are one durable commit, and neither exists without the other.
+/// ([`Allowed::record`]) or with the first change it allows, in its
+/// transaction ([`Allowed::record_in`]) or its statement
+/// ([`Allowed::record_with`]), so that the evidence and the change are one
+/// durable commit, and neither exists without the other.
 #[must_use = "an allowed decision is evidence: record it before it has any effect"]
 #[derive(Debug)]
 pub struct Allowed<A: ActionKind> {
@@ -146,6 +147,18 @@ impl<A: ActionKind> Allowed<A> {
     pub async fn record_in(self, tx: &mut sqlx::AnyConnection) -> Result<Authorized<A>, DbError> {
         audit::append(&mut *tx, &self.event).await?;
         Ok(self.proof())
+    }
+
+    /// Writes the decision in the statement that makes the first change it
+    /// allows: `write` puts the evidence it is given on record with that
+    /// change (see [`audit::event_insert`]), or fails. Answers the proof
+    /// and what `write` answered.
+    pub async fn record_with<T, E>(
+        self,
+        write: impl AsyncFnOnce(&AuditEvent) -> Result<T, E>,
+    ) -> Result<(Authorized<A>, T), E> {
+        let written = write(&self.event).await?;
+        Ok((self.proof(), written))
     }
 
     fn proof(self) -> Authorized<A> {
