@@ -123,10 +123,10 @@ pub async fn authorize<A: ActionKind>(
 
 /// An allowed decision whose evidence is not written yet. It becomes the
 /// proof a domain call needs only by being written: on its own
-/// ([`Allowed::record`]) or with the first change it allows, in its
-/// transaction ([`Allowed::record_in`]) or its statement
-/// ([`Allowed::record_with`]), so that the evidence and the change are one
-/// durable commit, and neither exists without the other.
+/// ([`Allowed::record`]) or with the first change it allows, in the
+/// caller's transaction ([`Allowed::record_in`]) or by a write that commits
+/// both at once ([`Allowed::record_with`]), so that the evidence and the
+/// change are one durable commit, and neither exists without the other.
 #[must_use = "an allowed decision is evidence: record it before it has any effect"]
 #[derive(Debug)]
 pub struct Allowed<A: ActionKind> {
@@ -149,10 +149,10 @@ impl<A: ActionKind> Allowed<A> {
         Ok(self.proof())
     }
 
-    /// Writes the decision in the statement that makes the first change it
-    /// allows: `write` puts the evidence it is given on record with that
-    /// change (see [`audit::event_insert`]), or fails. Answers the proof
-    /// and what `write` answered.
+    /// Writes the decision by `write`, which puts the evidence it is given
+    /// on record in the same commit as the first change it allows (on
+    /// PostgreSQL in the same statement, see [`audit::event_insert`]), or
+    /// fails. Answers the proof and what `write` answered.
     pub async fn record_with<T, E>(
         self,
         write: impl AsyncFnOnce(&AuditEvent) -> Result<T, E>,
