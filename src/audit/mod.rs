@@ -153,11 +153,14 @@ where
 pub fn event_insert(first: usize) -> String {
     let values: Vec<String> = (first..first + 9).map(|n| format!("${n}")).collect();
     format!(
-        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
-         values ({}) returning seq",
+        "insert into audit_event ({EVENT_INSERT_COLUMNS}) values ({}) returning seq",
         values.join(", ")
     )
 }
+
+/// The columns an appended event fills, in the order [`bind_event`] binds.
+const EVENT_INSERT_COLUMNS: &str =
+    "at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail";
 
 /// Binds an event's values, in the order of [`event_insert`]'s parameters.
 /// A refusal is never bound into a larger statement: it goes on record on
@@ -205,22 +208,12 @@ where
         })
         .collect();
     let sql = format!(
-        "insert into audit_event (at, request_id, principal, action, resource, decision, policy_ids, policy_set, detail)
-         values {}",
+        "insert into audit_event ({EVENT_INSERT_COLUMNS}) values {}",
         rows.join(", ")
     );
     let mut query = sqlx::query(&sql);
     for event in events {
-        query = query
-            .bind(&event.at)
-            .bind(event.request_id.as_deref())
-            .bind(&event.principal)
-            .bind(&event.action)
-            .bind(&event.resource)
-            .bind(event.outcome.as_str())
-            .bind(serde_json::to_string(&event.policy_ids).unwrap_or_default())
-            .bind(&event.policy_set)
-            .bind(event.detail.to_string());
+        query = bind_event(query, event);
     }
     query.execute(executor).await?;
     note_refusals(events);
