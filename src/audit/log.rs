@@ -227,7 +227,7 @@ pub async fn integrate(db: &Db, batch: i64, now: &str) -> Result<u64, DbError> {
     let mut tx = db.begin().await?;
     let integrated = integrate_on(&mut tx, batch, now).await?;
     tx.commit().await?;
-    Ok(integrated.count())
+    Ok(integrated)
 }
 
 /// The statement that reads the oldest `$1` events of the queue.
@@ -259,32 +259,13 @@ const QUEUE_ON_SQLITE: &str = concat!(
     " from audit_pending p join audit_event e on e.seq = p.seq order by p.seq limit $1"
 );
 
-/// The events one integration gave leaves to: `(event seq, leaf index)`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Integrated(pub Vec<(i64, u64)>);
-
-impl Integrated {
-    pub fn count(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    /// The leaf event `seq` became, if this integration reached it.
-    pub fn leaf_of(&self, seq: i64) -> Option<u64> {
-        self.0
-            .iter()
-            .find(|(s, _)| *s == seq)
-            .map(|(_, index)| *index)
-    }
-}
-
-/// [`integrate`] inside the caller's transaction: a submission integrates
-/// the queue with its own acceptance, in the same commit, and so knows the
-/// leaf it answers with. The head's row lock is held until that commit.
-pub async fn integrate_on(
+/// [`integrate`]'s work, inside its transaction. The head's row lock is
+/// held until that transaction ends.
+async fn integrate_on(
     conn: &mut sqlx::AnyConnection,
     batch: i64,
     now: &str,
-) -> Result<Integrated, DbError> {
+) -> Result<u64, DbError> {
     // Taking the head's row lock first serialises integrators on every
     // replica (and takes SQLite's write lock).
     let locked = sqlx::query(
@@ -306,7 +287,7 @@ pub async fn integrate_on(
         .fetch_all(&mut *conn)
         .await?;
     if rows.is_empty() {
-        return Ok(Integrated::default());
+        return Ok(0);
     }
     let mut seqs = Vec::with_capacity(rows.len());
     let mut leaves = Vec::with_capacity(rows.len());
@@ -390,12 +371,7 @@ pub async fn integrate_on(
         merkle::hex(&root)
     ));
     sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(&sql)).await?;
-    Ok(Integrated(
-        seqs.iter()
-            .enumerate()
-            .map(|(i, seq)| (*seq, size + i as u64))
-            .collect(),
-    ))
+    Ok(seqs.len() as u64)
 }
 
 /// Integrates everything queued now.

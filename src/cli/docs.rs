@@ -187,8 +187,13 @@ pub async fn doc(settings: &Settings, command: DocCommand, json: bool) -> anyhow
                 "already submitted (same bytes); original receipt"
             };
             println!("{} {how}", answer.document.id);
-            if let Some(leaf) = answer.leaf_index {
-                println!("  evidence: leaf {leaf} of the audit log (ponte audit proof RECEIPT)");
+            match answer.leaf_index {
+                Some(leaf) => {
+                    println!("  evidence: leaf {leaf} of the audit log (ponte audit proof RECEIPT)")
+                }
+                None => println!(
+                    "  evidence: its acceptance joins the audit log within moments (ponte audit proof RECEIPT)"
+                ),
             }
             println!(
                 "  to {}",

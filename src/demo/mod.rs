@@ -180,7 +180,8 @@ enum Who {
     Court,
 }
 
-/// How a submission shows in the timeline: its receipt, and its leaf.
+/// How a submission shows in the timeline: its receipt, and its leaf if it
+/// is one already (a retry's; a new acceptance becomes one moments later).
 fn receipt_id(answer: &SubmitAnswer) -> String {
     let leaf = answer
         .leaf_index

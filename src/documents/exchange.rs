@@ -131,9 +131,9 @@ pub struct Submission {
 /// What became of a submission.
 #[derive(Debug, Clone)]
 pub enum Submitted {
-    /// Stored now, with the leaf of its acceptance in the audit log (when
-    /// the integration in its commit reached it).
-    Accepted(DocumentRecord, Option<u64>),
+    /// Stored now. Its acceptance is in the audit log's queue and becomes a
+    /// leaf with the next integration.
+    Accepted(DocumentRecord),
     /// The same document was stored before: its original receipt, nothing stored twice.
     Repeated(DocumentRecord),
 }
@@ -316,8 +316,8 @@ where
         .as_ref()
         .map(|a| (a, vault.broker_key.as_ref()));
     match store::insert(&vault.db, &record, &recipients, &evidence, correction).await {
-        Ok(Some(leaf_index)) => Ok(Submitted::Accepted(record, leaf_index)),
-        Ok(None) => {
+        Ok(true) => Ok(Submitted::Accepted(record)),
+        Ok(false) => {
             // A concurrent retry of the same document committed first.
             discard(vault, &object_key).await;
             let existing = store::find(&vault.db, &record.id)

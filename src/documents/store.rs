@@ -236,63 +236,18 @@ pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentE
 }
 
 /// Makes a document exist: its row, its recipients, the supersession, the
-/// end of its pending upload and its evidence, in one transaction, which
-/// also integrates the audit queue. Answers the evidence's leaf index (when
-/// the integration reached it), or `None` (and changes nothing) if a
-/// document with this id already exists. If the log cannot be integrated
-/// now, the document is stored all the same, without; its leaf comes with
-/// the next integration.
+/// end of its pending upload and its evidence, in one transaction. Answers
+/// false (and changes nothing) if a document with this id already exists.
+/// The evidence joins the audit log's queue, and becomes a leaf with the
+/// next integration (the broker's own, every `integrate_interval_ms`, or
+/// the one a request for evidence or a checkpoint runs first).
 pub async fn insert(
     db: &Db,
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
     evidence: &AuditEvent,
     correction: Option<(&Agreement, &Jwk)>,
-) -> Result<Option<Option<u64>>, DocumentError> {
-    match insert_once(db, doc, recipients, evidence, correction, true).await {
-        Err(Failed::Integration(e)) => {
-            tracing::warn!(error = %e, "could not integrate the audit log with a submission");
-            insert_once(db, doc, recipients, evidence, correction, false)
-                .await
-                .map_err(Failed::into_document)
-        }
-        done => done.map_err(Failed::into_document),
-    }
-}
-
-/// Why one attempt at [`insert`] stored nothing.
-enum Failed {
-    Document(DocumentError),
-    /// The audit log could not be integrated (the attempt was rolled back).
-    Integration(crate::storage::DbError),
-}
-
-impl Failed {
-    fn into_document(self) -> DocumentError {
-        match self {
-            Failed::Document(e) => e,
-            Failed::Integration(e) => e.into(),
-        }
-    }
-}
-
-impl<E: Into<DocumentError>> From<E> for Failed {
-    fn from(e: E) -> Failed {
-        Failed::Document(e.into())
-    }
-}
-
-/// One transaction of [`insert`], integrating the audit queue in it (no
-/// savepoint: a failed integration rolls the whole attempt back) when
-/// `integrate` is set.
-async fn insert_once(
-    db: &Db,
-    doc: &DocumentRecord,
-    recipients: &[RecipientRecord],
-    evidence: &AuditEvent,
-    correction: Option<(&Agreement, &Jwk)>,
-    integrate: bool,
-) -> Result<Option<Option<u64>>, Failed> {
+) -> Result<bool, DocumentError> {
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(&format!(
         "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -319,7 +274,7 @@ async fn insert_once(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     insert_recipients(&mut tx, &doc.id, recipients).await?;
     if let Some(old) = &doc.supersedes {
@@ -334,8 +289,7 @@ async fn insert_once(
             return Err(DocumentError::Supersede(
                 old.clone(),
                 "it is not a current document of this case".into(),
-            )
-            .into());
+            ));
         }
     }
     if let Some(key) = &doc.object_key {
@@ -347,24 +301,15 @@ async fn insert_once(
             // The sweep took this upload for abandoned and removed its object.
             return Err(DocumentError::Incomplete(
                 "the upload outlived the sweep's grace period".into(),
-            )
-            .into());
+            ));
         }
     }
     if let Some((agreement, broker_key)) = correction {
         super::correction::record(&mut tx, broker_key, doc, agreement).await?;
     }
-    let seq = audit::append_seq(&mut *tx, evidence).await?;
-    let leaf_index = if integrate {
-        audit::log::integrate_on(&mut tx, 5_000, &doc.received_at)
-            .await
-            .map_err(Failed::Integration)?
-            .leaf_of(seq)
-    } else {
-        None
-    };
+    audit::append(&mut *tx, evidence).await?;
     tx.commit().await?;
-    Ok(Some(leaf_index))
+    Ok(true)
 }
 
 /// Inserts recipient entries in one statement; answers how many were new.

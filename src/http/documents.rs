@@ -65,8 +65,11 @@ pub struct SubmitAnswer {
     pub document: DocumentView,
     /// False when this was a retry of a document already stored.
     pub stored_now: bool,
-    /// The acceptance's leaf in the audit log (`ponte audit proof` checks
-    /// its inclusion against a signed checkpoint).
+    /// The acceptance's leaf in the audit log, when it is one already: a
+    /// retry's. A new document's acceptance is queued in its commit and
+    /// becomes a leaf with the broker's next integration, within moments;
+    /// `GET /v1/documents/{document}/evidence` (and `ponte audit proof`)
+    /// integrates first and gives it with its inclusion proof.
     pub leaf_index: Option<u64>,
 }
 
@@ -257,7 +260,7 @@ pub async fn submit(
         received,
     );
     match submitted.await {
-        Ok(Submitted::Accepted(doc, leaf)) => Ok(answer(StatusCode::CREATED, &doc, true, leaf)),
+        Ok(Submitted::Accepted(doc)) => Ok(answer(StatusCode::CREATED, &doc, true, None)),
         Ok(Submitted::Repeated(doc)) => {
             let leaf = acceptance_leaf(&state, &doc).await;
             Ok(answer(StatusCode::OK, &doc, false, leaf))

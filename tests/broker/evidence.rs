@@ -786,6 +786,7 @@ on_both_databases!(
     every_refused_request_is_on_record_once_with_its_code,
     the_log_verifies_clean_while_the_broker_keeps_appending_and_checkpointing,
     a_submission_is_stored_while_the_log_cannot_be_integrated_and_its_leaf_comes_later,
+    a_submissions_acceptance_becomes_a_leaf_without_anyone_asking,
     the_integrator_reads_its_queue_by_key_however_the_planner_leans,
 );
 
@@ -905,6 +906,59 @@ async fn a_submission_is_stored_while_the_log_cannot_be_integrated_and_its_leaf_
     .await
     .unwrap();
     assert_eq!(leaves, 1, "the acceptance became a leaf");
+    let verification = verify_log(&app).await;
+    assert!(verification.ok(), "{:?}", verification.problems());
+}
+
+/// A new submission is answered before its acceptance is a leaf (the
+/// receipt is the submitter's evidence at once); the broker's own
+/// integrator makes it one within moments, with nobody asking for evidence
+/// or a checkpoint, and a retry's answer then names the leaf.
+async fn a_submissions_acceptance_becomes_a_leaf_without_anyone_asking(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            b"the Vlore grandparents",
+        )
+        .await;
+    let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    assert_eq!(status, 201);
+    let acceptance = format!("document:{}", answer.document.id);
+    let leaf = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select l.leaf_index from audit_leaf l join audit_event e on e.seq = l.event_seq
+             where e.action = 'DocumentAccepted' and e.resource = $1",
+        )
+        .bind(&acceptance)
+        .fetch_optional(app.db.pool())
+        .await
+        .unwrap()
+    };
+    // The integrator runs every 200 ms; a loaded machine gets 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let index = loop {
+        if let Some(index) = leaf().await {
+            break index;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the acceptance never became a leaf"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (status, retried) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(retried.receipt, answer.receipt);
+    assert_eq!(
+        retried.leaf_index,
+        Some(index as u64),
+        "a retry names the leaf"
+    );
     let verification = verify_log(&app).await;
     assert!(verification.ok(), "{:?}", verification.problems());
 }
