@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use super::auth::Caller;
 use super::cases::existing;
 use super::error::ApiError;
 use super::Path;
+use super::Query;
 use crate::app::AppState;
 use crate::audit::access::{self, AccessReport};
 use crate::audit::checkpoint::{self, Published};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::ApiJson;
 use super::Path;
+use super::Query;
 use crate::app::AppState;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::cases::{self, CaseError, CaseFacts, CaseId};

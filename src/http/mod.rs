@@ -11,6 +11,7 @@ pub mod directory;
 pub mod documents;
 pub mod dossiers;
 pub mod error;
+mod extract;
 pub mod metrics;
 pub mod notices;
 mod openapi;
@@ -22,14 +23,13 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::de::DeserializeOwned;
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -38,6 +38,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::Caller;
 pub use error::ApiError;
+pub use extract::{ApiJson, Path, Query};
 
 use crate::app::AppState;
 use crate::policy::Action;
@@ -577,56 +578,5 @@ impl MakeRequestId for RandomRequestId {
         axum::http::HeaderValue::from_str(&crate::pki::hex(&bytes))
             .ok()
             .map(RequestId::new)
-    }
-}
-
-/// Path parameters whose rejection (a value that is not UTF-8 once
-/// percent-decoded) is a problem+json answer.
-#[derive(Debug)]
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(e) => Err(ApiError::BadRequest {
-                code: "invalid_path",
-                detail: e.body_text(),
-            }),
-        }
-    }
-}
-
-/// A JSON body whose rejection is a problem+json answer.
-#[derive(Debug)]
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::invalid("invalid_body", e.body_text()))
-            }
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::Other {
-                    status: e.status(),
-                    code: "payload_too_large",
-                    detail: "a JSON body may be at most 2 MiB".into(),
-                })
-            }
-            Err(e) => Err(ApiError::BadRequest {
-                code: "invalid_json",
-                detail: e.body_text(),
-            }),
-        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use super::cases::existing;
 use super::error::ApiError;
 use super::ApiJson;
 use super::Path;
+use super::Query;
 use crate::app::AppState;
 use crate::notices::{self, InboxNotice, InboxPage, NoticeKind, Webhook};
 use crate::policy::actions::{
