@@ -6,6 +6,7 @@ use std::fmt::Display;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::exchange::{erased, Vault};
 use super::store::{self, DocumentRecord, RecipientRecord};
@@ -25,15 +26,16 @@ pub async fn open(vault: &Vault, doc: &DocumentRecord) -> Result<Opening, Docume
     let object_key = doc.object_key.as_deref().ok_or(DocumentError::Erased)?;
     // The GET runs on a task of its own, so it goes out at once rather
     // than whenever the task reading the case key (and, in the handler,
-    // what the policy needs) is next polled.
-    let get = Get(tokio::spawn({
+    // what the policy needs) is next polled; a retrieval dropped before it
+    // answers stops it.
+    let get = AbortOnDropHandle::new(tokio::spawn({
         let objects = vault.objects.clone();
         let object_key = object_key.to_owned();
         async move { objects.stream(&object_key).await }
     }));
     let (key, inner) = tokio::join!(
         sealed::existing_case_key(&vault.db, &vault.kek, doc.case.as_str()),
-        get.answer()
+        answer(get)
     );
     let key = key.map_err(erased)?.ok_or(DocumentError::Erased)?;
     Ok(Opening {
@@ -46,26 +48,18 @@ pub async fn open(vault: &Vault, doc: &DocumentRecord) -> Result<Opening, Docume
 
 type ObjectStream = BoxStream<'static, Result<Bytes, ObjectError>>;
 
-/// The task of a GET, stopped if the retrieval is dropped before it answers.
-struct Get(tokio::task::JoinHandle<Result<ObjectStream, ObjectError>>);
-
-impl Get {
-    async fn answer(mut self) -> Result<ObjectStream, ObjectError> {
-        match (&mut self.0).await {
-            Ok(answer) => answer,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Only the runtime shutting down cancels it.
-            Err(e) => Err(ObjectError::Unavailable(object_store::Error::Generic {
-                store: "objects",
-                source: Box::new(e),
-            })),
-        }
-    }
-}
-
-impl Drop for Get {
-    fn drop(&mut self) {
-        self.0.abort();
+/// What the GET's task answered.
+async fn answer(
+    get: AbortOnDropHandle<Result<ObjectStream, ObjectError>>,
+) -> Result<ObjectStream, ObjectError> {
+    match get.await {
+        Ok(answer) => answer,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only the runtime shutting down cancels it.
+        Err(e) => Err(ObjectError::Unavailable(object_store::Error::Generic {
+            store: "objects",
+            source: Box::new(e),
+        })),
     }
 }
 

@@ -17,6 +17,7 @@ use object_store::{
     ClientOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
     WriteMultipart,
 };
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::{ObjectBackend, Settings};
 use crate::secret::{self, SecretError};
@@ -581,14 +582,15 @@ impl Streaming {
 
     async fn start(self: &Arc<Self>, path: &ObjectPath, size: u64) -> StreamingPut {
         let (sender, pieces) = tokio::sync::mpsc::unbounded_channel();
-        let request = tokio::spawn(self.clone().put(path.clone(), size, pieces));
+        let request =
+            AbortOnDropHandle::new(tokio::spawn(self.clone().put(path.clone(), size, pieces)));
         StreamingPut {
             pieces: Vec::new(),
             written: 0,
             size,
             held: None,
             sender: Some(sender),
-            request: Request(request),
+            request,
             answer: self.answer,
             counts: self.clone(),
         }
@@ -670,7 +672,8 @@ struct StreamingPut {
     held: Option<Bytes>,
     /// None once the stream has given way.
     sender: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
-    request: Request,
+    /// The task making the PUT; it ends with its upload.
+    request: AbortOnDropHandle<Result<(), String>>,
     answer: Duration,
     /// Where its outcome is counted.
     counts: Arc<Streaming>,
@@ -695,7 +698,7 @@ impl StreamingPut {
     /// Cuts the PUT off short of its length: S3 stores nothing of it.
     fn give_way(&mut self) {
         self.sender = None;
-        self.request.0.abort();
+        self.request.abort();
     }
 
     /// Sends the last piece and waits for S3's answer.
@@ -715,11 +718,11 @@ impl StreamingPut {
             }
         }
         drop(sender);
-        match tokio::time::timeout(self.answer, &mut self.request.0).await {
+        match tokio::time::timeout(self.answer, &mut self.request).await {
             Ok(Ok(answered)) => answered,
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => {
-                self.request.0.abort();
+                self.request.abort();
                 Err("S3 did not answer in time".into())
             }
         }
@@ -727,20 +730,11 @@ impl StreamingPut {
 
     /// Why a PUT that stopped taking pieces ended.
     async fn ended(&mut self) -> String {
-        match tokio::time::timeout(self.answer, &mut self.request.0).await {
+        match tokio::time::timeout(self.answer, &mut self.request).await {
             Ok(Ok(Err(reason))) => reason,
             Ok(Ok(Ok(()))) => "S3 answered before the body was complete".into(),
             Ok(Err(e)) => e.to_string(),
             Err(_) => "the PUT stopped taking its body".into(),
         }
-    }
-}
-
-/// The task making a streaming PUT; it ends with its upload.
-struct Request(tokio::task::JoinHandle<Result<(), String>>);
-
-impl Drop for Request {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
