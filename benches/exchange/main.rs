@@ -373,8 +373,8 @@ async fn main() {
         let retrievals = Usage::of(broker.child.id()).per(before_retrievals, n);
         println!("{label} documents ({envelope_bytes} bytes of envelope each), one at a time:");
         println!(
-            "  broker CPU (user + system) per submit {:.2?}, per retrieve {:.2?}; page faults per submit {}, per retrieve {}",
-            submits.cpu, retrievals.cpu, submits.faults, retrievals.faults
+            "  broker CPU (user + system) per submit {:.2?}, per retrieve {:.2?}; page faults per submit {}, per retrieve {}; context switches per submit {}, per retrieve {}",
+            submits.cpu, retrievals.cpu, submits.faults, retrievals.faults, submits.switches, retrievals.switches
         );
         let (s, r, pu, g) = (
             submit.report(),

@@ -100,13 +100,16 @@ pub fn start_broker(data_dir: &Path, s3: Option<&S3>, postgres: Option<&str>) ->
     }
 }
 
-/// What a process has used so far (Linux): CPU time, user and system, and
+/// What a process has used so far (Linux): CPU time, user and system,
 /// minor page faults (pages the kernel had to supply, zeroed, on first
-/// touch: memory freed back to the system and allocated again shows here).
+/// touch: memory freed back to the system and allocated again shows here),
+/// and context switches of its threads now running (a thread that waits,
+/// for a socket or to be woken by another, gives up its core each time).
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
     pub cpu: Duration,
     pub faults: u64,
+    pub switches: u64,
 }
 
 impl Usage {
@@ -128,6 +131,7 @@ impl Usage {
             cpu: Duration::from_millis((field(14) + field(15)) * 10),
             // minflt (field 10).
             faults: field(10),
+            switches: switches(pid),
         }
     }
 
@@ -136,8 +140,27 @@ impl Usage {
         Usage {
             cpu: self.cpu.saturating_sub(earlier.cpu) / n as u32,
             faults: self.faults.saturating_sub(earlier.faults) / n as u64,
+            switches: self.switches.saturating_sub(earlier.switches) / n as u64,
         }
     }
+}
+
+/// Voluntary and involuntary context switches of every thread of a process.
+fn switches(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    threads
+        .flatten()
+        .filter_map(|thread| std::fs::read_to_string(thread.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Peak and current resident set of a process, in MiB (Linux).
