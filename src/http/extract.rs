@@ -94,7 +94,6 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Paging {
         limit: u32,
     }
