@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use crate::policy::actions::{ShareDocument, SubmitDocument};
 use crate::policy::{Action, Allowed, Authorized, PolicyEngine, Resource};
 use crate::storage::objects::Upload;
 use crate::storage::sealed::{self, Kek, SealError, Sealer};
-use crate::storage::{Db, Objects};
+use crate::storage::{Db, Engine, Objects};
 
 /// Limits on what a party may send.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +215,7 @@ where
     };
     let Started { proof, object_key } = started;
 
-    let stored = upload(
+    let received = receive(
         vault,
         &object_key,
         &case_key,
@@ -242,8 +243,8 @@ where
         },
     )
     .await;
-    let (scanned, envelope_sha256) = match stored {
-        Ok(done) => done,
+    let (object, scanned, envelope_sha256) = match received {
+        Ok(received) => received,
         Err(e) => {
             discard(vault, &object_key).await;
             return Err(e);
@@ -315,9 +316,12 @@ where
         .agreement
         .as_ref()
         .map(|a| (a, vault.broker_key.as_ref()));
-    match store::insert(&vault.db, &record, &recipients, &evidence, correction).await {
-        Ok(true) => Ok(Submitted::Accepted(record)),
-        Ok(false) => {
+    let staged = store::stage(&vault.db, &record, &recipients, &evidence, correction);
+    match complete(vault, object, staged).await {
+        // A commit that fails may still have taken: the object stays, and
+        // the sweep removes it only if its upload is still pending.
+        Ok(Some(staged)) => staged.commit().await.map(|()| Submitted::Accepted(record)),
+        Ok(None) => {
             // A concurrent retry of the same document committed first.
             discard(vault, &object_key).await;
             let existing = store::find(&vault.db, &record.id)
@@ -464,17 +468,18 @@ where
 }
 
 /// Streams the body through the scanner, the hash and the seal into a new
-/// object, which comes to exist only if `accept` takes the envelope
-/// received (its scan and its SHA-256). `length` is the envelope's length
-/// as its sender declared it, if it did.
-async fn upload<S, E>(
+/// object, and answers the upload still to be completed if `accept` takes
+/// the envelope received (its scan and its SHA-256); otherwise the upload
+/// is abandoned. `length` is the envelope's length as its sender declared
+/// it, if it did.
+async fn receive<S, E>(
     vault: &Vault,
     object_key: &str,
     case_key: &[u8; 32],
     length: Option<u64>,
     body: &mut S,
     accept: impl FnOnce(&Scanned, &str) -> Result<(), DocumentError>,
-) -> Result<(Scanned, String), DocumentError>
+) -> Result<(Upload, Scanned, String), DocumentError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
@@ -490,13 +495,35 @@ where
             Ok((scanned, sha256))
         });
     match received {
-        Ok(done) => {
-            upload.finish().await?;
-            Ok(done)
-        }
+        Ok((scanned, sha256)) => Ok((upload, scanned, sha256)),
         Err(e) => {
             upload.abort().await;
             Err(e)
+        }
+    }
+}
+
+/// Completes the object and writes, without committing, what makes it a
+/// document (`stage`). On PostgreSQL the writes, each a round trip to the
+/// database, go on while the object store completes the object; the
+/// caller commits them only once the object is durable. On SQLite they
+/// follow the object: a writing transaction holds the database's one write
+/// lock, which must not wait on the object store.
+async fn complete(
+    vault: &Vault,
+    object: Upload,
+    stage: impl Future<Output = Result<Option<store::Staged>, DocumentError>>,
+) -> Result<Option<store::Staged>, DocumentError> {
+    match vault.db.engine() {
+        Engine::Postgres => {
+            let (completed, staged) = tokio::join!(object.finish(), stage);
+            // An object that failed to complete drops the staged writes.
+            completed?;
+            staged
+        }
+        Engine::Sqlite => {
+            object.finish().await?;
+            stage.await
         }
     }
 }

@@ -235,19 +235,34 @@ pub async fn stale_uploads(db: &Db, epoch: i64) -> Result<Vec<String>, DocumentE
         .collect()
 }
 
-/// Makes a document exist: its row, its recipients, the supersession, the
-/// end of its pending upload and its evidence, in one transaction. Answers
-/// false (and changes nothing) if a document with this id already exists.
-/// The evidence joins the audit log's queue, and becomes a leaf with the
-/// next integration (the broker's own, every `integrate_interval_ms`, or
-/// the one a request for evidence or a checkpoint runs first).
-pub async fn insert(
+/// A document written in a transaction that has not committed: nobody
+/// sees it until [`Staged::commit`], and it is gone if dropped.
+pub struct Staged {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl Staged {
+    /// Makes the document exist.
+    pub async fn commit(self) -> Result<(), DocumentError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// Writes what makes a document exist: its row, its recipients, the
+/// supersession, the end of its pending upload and its evidence, in one
+/// transaction, left open for the caller to commit once the object is
+/// durable. Answers `None` (and changes nothing) if a document with this
+/// id already exists. The evidence joins the audit log's queue, and becomes
+/// a leaf with the next integration (the broker's own, every
+/// `integrate_interval_ms`, or the one a request for evidence or a
+/// checkpoint runs first).
+pub async fn stage(
     db: &Db,
     doc: &DocumentRecord,
     recipients: &[RecipientRecord],
     evidence: &AuditEvent,
     correction: Option<(&Agreement, &Jwk)>,
-) -> Result<bool, DocumentError> {
+) -> Result<Option<Staged>, DocumentError> {
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(&format!(
         "insert into document ({COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -274,7 +289,7 @@ pub async fn insert(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     insert_recipients(&mut tx, &doc.id, recipients).await?;
     if let Some(old) = &doc.supersedes {
@@ -308,8 +323,7 @@ pub async fn insert(
         super::correction::record(&mut tx, broker_key, doc, agreement).await?;
     }
     audit::append(&mut *tx, evidence).await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(Some(Staged { tx }))
 }
 
 /// Inserts recipient entries in one statement; answers how many were new.

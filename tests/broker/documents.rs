@@ -30,6 +30,7 @@ crate::on_both_databases!(
     an_oversize_envelope_is_refused_before_its_body_is_read,
     an_upload_that_never_completes_is_invisible_and_swept,
     an_upload_swept_while_in_flight_never_becomes_a_document,
+    a_submission_whose_object_cannot_be_written_leaves_no_document,
     an_upload_cut_off_by_a_stop_of_the_broker_leaves_nothing_after_the_sweep,
     refused_reads_are_on_record_with_their_codes,
 );
@@ -1461,6 +1462,63 @@ async fn an_upload_swept_while_in_flight_never_becomes_a_document(backend: Backe
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
+}
+
+/// An object store that fails just as a submission's object is written
+/// (the database meanwhile writing its metadata, on PostgreSQL) leaves no
+/// document: the mission is told the store is unavailable, nothing is
+/// listed or on record as accepted, and once the store is back the same
+/// submission is stored as new.
+async fn a_submission_whose_object_cannot_be_written_leaves_no_document(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = common::settings(dir.path(), backend).await;
+    let endpoint = common::required_env("PONTE_TEST_S3_ENDPOINT");
+    let proxy = common::Proxy::start(common::host_port(&endpoint)).await;
+    let dir_path = dir.path().to_owned();
+    common::use_s3(&mut settings, &dir_path, &format!("http://{}", proxy.addr));
+    let app = TestApp::spawn_with(dir, settings).await;
+    let case = app.case_with_mission().await;
+    let prepared = app
+        .prepare(
+            "iom-tirana",
+            &case,
+            "family_assessment",
+            "best_interest_assessment",
+            ASSESSMENT,
+        )
+        .await;
+
+    proxy.cut();
+    let err = app
+        .submit("iom-tirana", &case, &prepared)
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(503), Some("unavailable")));
+    let listed: Vec<Value> = app
+        .client("iom-tirana")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap();
+    let doc = prepared.manifest.document_id.to_string();
+    assert!(listed.iter().all(|d| d["id"] != doc.as_str()), "{listed:?}");
+    let acceptances: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where action = 'DocumentAccepted' and resource = $1",
+    )
+    .bind(format!("document:{}", prepared.manifest.document_id))
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(acceptances, 0);
+
+    proxy.restore();
+    let (status, answer) = app.submit("iom-tirana", &case, &prepared).await.unwrap();
+    assert_eq!(status, 201);
+    assert!(answer.stored_now);
+    let opened = app
+        .open("comune-torino", &doc, "best_interest_assessment")
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext, ASSESSMENT);
 }
 
 /// A broker stopped in the middle of a multipart upload to its local
