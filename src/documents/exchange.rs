@@ -505,26 +505,29 @@ where
 
 /// Completes the object and writes, without committing, what makes it a
 /// document (`stage`). On PostgreSQL the writes, each a round trip to the
-/// database, go on while the object store completes the object; the
-/// caller commits them only once the object is durable. On SQLite they
-/// follow the object: a writing transaction holds the database's one write
-/// lock, which must not wait on the object store.
+/// database, go on while the object store completes the object, and the
+/// caller commits them only once the object is durable; their connection
+/// waits on the store meanwhile, so this is done only while the database
+/// allows it ([`Db::hold_while_waiting`]). Otherwise, and always on
+/// SQLite, the writes follow the object: there a writing transaction holds
+/// the database's one write lock, which must not wait on the object store.
 async fn complete(
     vault: &Vault,
     object: Upload,
     stage: impl Future<Output = Result<Option<store::Staged>, DocumentError>>,
 ) -> Result<Option<store::Staged>, DocumentError> {
-    match vault.db.engine() {
-        Engine::Postgres => {
-            let (completed, staged) = tokio::join!(object.finish(), stage);
-            // An object that failed to complete drops the staged writes.
-            completed?;
-            staged
-        }
-        Engine::Sqlite => {
-            object.finish().await?;
-            stage.await
-        }
+    let holding = match vault.db.engine() {
+        Engine::Postgres => vault.db.hold_while_waiting(),
+        Engine::Sqlite => None,
+    };
+    if holding.is_some() {
+        let (completed, staged) = tokio::join!(object.finish(), stage);
+        // An object that failed to complete drops the staged writes.
+        completed?;
+        staged
+    } else {
+        object.finish().await?;
+        stage.await
     }
 }
 

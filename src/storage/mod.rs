@@ -10,10 +10,12 @@ pub mod objects;
 pub mod sealed;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Settings;
 use crate::secret::{self, SecretError};
@@ -96,6 +98,8 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 pub struct Db {
     pool: AnyPool,
     engine: Engine,
+    /// Connections that may be held while waiting on something else.
+    waiting: Arc<Semaphore>,
 }
 
 impl Db {
@@ -152,7 +156,13 @@ impl Db {
             }
             Engine::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Db { pool, engine })
+        // Half the pool, and at least one connection, stays free of them.
+        let waiting = (settings.database.max_connections / 2) as usize;
+        Ok(Db {
+            pool,
+            engine,
+            waiting: Arc::new(Semaphore::new(waiting)),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -189,6 +199,15 @@ impl Db {
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// Leave to hold a connection, in a transaction, while waiting on
+    /// something other than the database (the object store), as long as
+    /// the permit lives. At most half the pool is held so at once, so that
+    /// a slow store cannot take every connection from requests that need
+    /// only the database; `None` while that many are held.
+    pub fn hold_while_waiting(&self) -> Option<OwnedSemaphorePermit> {
+        self.waiting.clone().try_acquire_owned().ok()
     }
 
     /// Whether the database answers now.
@@ -261,5 +280,31 @@ mod tests {
             "postgres://ponte:new@db/ponte?sslmode=require"
         );
         assert!(with_password("postgres://db/ponte", "x").is_err());
+    }
+
+    #[tokio::test]
+    async fn at_most_half_the_pool_waits_on_something_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_data_dir(dir.path());
+        settings.database.max_connections = 5;
+        let db = Db::open(&settings).await.unwrap();
+        let first = db
+            .hold_while_waiting()
+            .expect("a first connection may wait");
+        let second = db.hold_while_waiting().expect("a second may");
+        assert!(db.hold_while_waiting().is_none(), "a third may not");
+        drop(first);
+        assert!(
+            db.hold_while_waiting().is_some(),
+            "one may again once one is done"
+        );
+        drop(second);
+
+        settings.database.max_connections = 1;
+        let single = Db::open(&settings).await.unwrap();
+        assert!(
+            single.hold_while_waiting().is_none(),
+            "the only connection never waits"
+        );
     }
 }
