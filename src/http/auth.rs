@@ -133,26 +133,57 @@ pub fn consent_refusal(consent: &ConsentFacts) -> ApiError {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// A request's client certificate, not yet looked up: a handler that has
+/// reads to make that do not depend on who calls makes them while the
+/// caller is identified ([`Identity::identify`]), and answers none of what
+/// it read before the caller is known. Other handlers take [`Caller`].
+#[derive(Debug, Clone)]
+pub struct Identity {
+    fingerprint: Option<String>,
+    request_id: Option<String>,
+    action: &'static str,
+    address: Option<PeerAddr>,
+}
+
+impl FromRequestParts<AppState> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let action = parts
-            .extensions
-            .get::<Action>()
-            .map(|a| a.name())
-            .unwrap_or("unknown");
-        let address = parts.extensions.get::<PeerAddr>();
-        let Some(PeerCertificate(certificate)) = parts.extensions.get::<PeerCertificate>() else {
-            throttle::admit(state, address)?;
+        Ok(Identity {
+            fingerprint: parts
+                .extensions
+                .get::<PeerCertificate>()
+                .map(|PeerCertificate(certificate)| pki::fingerprint(certificate)),
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            action: parts
+                .extensions
+                .get::<Action>()
+                .map(|a| a.name())
+                .unwrap_or("unknown"),
+            address: parts.extensions.get::<PeerAddr>().copied(),
+        })
+    }
+}
+
+impl Identity {
+    /// The party registered to the certificate. A missing or unregistered
+    /// certificate is refused, on record.
+    pub async fn identify(self, state: &AppState) -> Result<Caller, ApiError> {
+        let Identity {
+            fingerprint,
+            request_id,
+            action,
+            address,
+        } = self;
+        let Some(fingerprint) = fingerprint else {
+            throttle::admit(state, address.as_ref())?;
             refuse(
                 state,
                 &request_id,
@@ -163,11 +194,10 @@ impl FromRequestParts<AppState> for Caller {
             .await?;
             return Err(ApiError::ClientCertificateRequired);
         };
-        let fingerprint = pki::fingerprint(certificate);
         match parties::find_by_fingerprint(&state.db, &fingerprint).await? {
             Some(party) => Ok(Caller { party, request_id }),
             None => {
-                throttle::admit(state, address)?;
+                throttle::admit(state, address.as_ref())?;
                 let principal = format!("certificate:{fingerprint}");
                 refuse(
                     state,
@@ -180,6 +210,20 @@ impl FromRequestParts<AppState> for Caller {
                 Err(ApiError::CertificateNotRegistered)
             }
         }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Identity::from_request_parts(parts, state)
+            .await?
+            .identify(state)
+            .await
     }
 }
 

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::Caller;
+use super::auth::{Caller, Identity};
 use super::error::ApiError;
 use super::ApiJson;
 use super::Path;
@@ -590,7 +590,7 @@ async fn read_facts(
 
 pub async fn envelope(
     State(state): State<AppState>,
-    caller: Caller,
+    identity: Identity,
     Path(raw): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -599,7 +599,11 @@ pub async fn envelope(
         let doc = find_document(&state, &raw).await?;
         Ok::<_, ApiError>((purpose, doc))
     };
-    let (purpose, doc) = match read.await {
+    // The document is read while the caller is identified; a caller who is
+    // not learns nothing of it, not even whether it exists.
+    let (caller, read) = tokio::join!(identity.identify(&state), read);
+    let caller = caller?;
+    let (purpose, doc) = match read {
         Ok(read) => read,
         Err(error) => {
             let resource = document_resource(&raw);

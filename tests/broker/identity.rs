@@ -12,6 +12,7 @@ crate::on_both_databases!(
     a_request_without_a_certificate_is_refused_and_audited,
     a_certificate_from_another_ca_is_refused_at_the_handshake,
     a_certificate_not_registered_to_a_party_is_refused,
+    a_caller_not_identified_learns_nothing_of_a_document,
     a_disabled_party_is_refused_with_403,
 );
 
@@ -64,9 +65,9 @@ async fn a_certificate_from_another_ca_is_refused_at_the_handshake(backend: Back
     );
 }
 
-async fn a_certificate_not_registered_to_a_party_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    // Same CA, but never registered in the party registry.
+/// A client with a certificate of the broker's CA that was never
+/// registered to a party, and the certificate's fingerprint.
+fn unregistered_client(app: &TestApp) -> (ponte::client::Client, String) {
     let ca = DevCa::load(app.data_dir()).unwrap();
     let issued = ca.issue_client("iom-tirana").unwrap();
     let chain = ponte::pki::certs_from_pem(issued.cert_pem.as_bytes()).unwrap();
@@ -78,6 +79,13 @@ async fn a_certificate_not_registered_to_a_party_is_refused(backend: Backend) {
         &app.url(),
     )
     .unwrap();
+    (client, fingerprint)
+}
+
+async fn a_certificate_not_registered_to_a_party_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Same CA, but never registered in the party registry.
+    let (client, fingerprint) = unregistered_client(&app);
     let err = client.get::<serde_json::Value>("/v1/me").await.unwrap_err();
     assert_eq!(err.status(), Some(403));
     assert_eq!(err.code(), Some("certificate_not_registered"));
@@ -86,6 +94,43 @@ async fn a_certificate_not_registered_to_a_party_is_refused(backend: Backend) {
         .iter()
         .any(|(_, e)| e.principal == format!("certificate:{fingerprint}")
             && e.outcome == Outcome::Deny));
+}
+
+/// The broker reads a requested document while it identifies the caller;
+/// a caller it cannot identify gets the same answer whether the document
+/// exists or not.
+async fn a_caller_not_identified_learns_nothing_of_a_document(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let case = app.case_with_mission().await;
+    let listed: Vec<serde_json::Value> = app
+        .client("iom-tirana")
+        .get(&format!("/v1/cases/{case}/documents"))
+        .await
+        .unwrap();
+    let existing = listed[0]["id"].as_str().unwrap().to_owned();
+    let missing = ponte::documents::DocumentId::generate().to_string();
+    let (unregistered, _) = unregistered_client(&app);
+    for doc in [&existing, &missing, &"not-an-id".to_owned()] {
+        let err = unregistered
+            .envelope(doc, "family_tracing")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(403), Some("certificate_not_registered")),
+            "{doc}"
+        );
+        let err = app
+            .anonymous()
+            .envelope(doc, "family_tracing")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(401), Some("client_certificate_required")),
+            "{doc}"
+        );
+    }
 }
 
 async fn a_disabled_party_is_refused_with_403(backend: Backend) {
