@@ -622,6 +622,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many acceptances of `doc` are on record.
+    pub async fn acceptances(&self, doc: &ponte::documents::DocumentId) -> i64 {
+        sqlx::query_scalar(
+            "select count(*) from audit_event where action = 'DocumentAccepted' and resource = $1",
+        )
+        .bind(format!("document:{doc}"))
+        .fetch_one(self.db.pool())
+        .await
+        .unwrap()
+    }
+
     /// Prepares and submits a document about `subj-child-1` as `author`.
     pub async fn submit_new(
         &self,

@@ -593,13 +593,7 @@ async fn retries_sent_at_once_store_the_document_once(backend: Backend) {
     }
     assert_eq!(app.envelope_objects().await.len(), 1);
     assert_eq!(app.pending_uploads().await, 0, "no upload is left pending");
-    let acceptances: i64 = sqlx::query_scalar(
-        "select count(*) from audit_event where action = 'DocumentAccepted' and resource = $1",
-    )
-    .bind(format!("document:{}", prepared.manifest.document_id))
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
+    let acceptances = app.acceptances(&prepared.manifest.document_id).await;
     assert_eq!(acceptances, 1);
 }
 
@@ -1501,13 +1495,7 @@ async fn a_submission_whose_object_cannot_be_written_leaves_no_document(backend:
         .unwrap();
     let doc = prepared.manifest.document_id.to_string();
     assert!(listed.iter().all(|d| d["id"] != doc.as_str()), "{listed:?}");
-    let acceptances: i64 = sqlx::query_scalar(
-        "select count(*) from audit_event where action = 'DocumentAccepted' and resource = $1",
-    )
-    .bind(format!("document:{}", prepared.manifest.document_id))
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
+    let acceptances = app.acceptances(&prepared.manifest.document_id).await;
     assert_eq!(acceptances, 0);
 
     proxy.restore();
