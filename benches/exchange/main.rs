@@ -154,7 +154,7 @@ async fn main() {
     });
     if let (Some(s3), Some(rtt)) = (s3.as_mut(), store_rtt) {
         let target = s3.endpoint.trim_start_matches("http://").to_owned();
-        s3.endpoint = relay::store_at_distance(target, Duration::from_secs_f64(rtt / 2000.0)).await;
+        s3.endpoint = relay::store_at_distance(target, Duration::from_secs_f64(rtt / 2000.0));
     }
     let postgres = postgres_from_env().await;
     let dir = tempfile::tempdir().unwrap();
