@@ -28,6 +28,7 @@ pub fn store_at_distance(target: String, one_way: Duration) -> String {
     endpoint
 }
 
+/// Relays each connection `listener` accepts to `target`, delayed.
 async fn relay(listener: std::net::TcpListener, target: String, one_way: Duration) {
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     while let Ok((inbound, _)) = listener.accept().await {
