@@ -14,7 +14,7 @@ use crate::clock::{rfc3339, Clock, SystemClock};
 use crate::config::Settings;
 use crate::consent::{ConsentFacts, Purpose, SubjectConsents};
 use crate::documents::erasure::{self, Ground};
-use crate::documents::exchange::{merge, receive_context};
+use crate::documents::plan::{merge, receive_context};
 use crate::documents::{store, DocumentId};
 use crate::parties::{self, PartyId};
 use crate::policy::{Action, DocumentFacts, PolicyEngine, Resource};

@@ -1,10 +1,11 @@
-//! The exchange: recipient plans, submissions streamed to the object store
-//! under the broker's seal, retrievals streamed back, shares, and the sweep
-//! of uploads that never became documents.
+//! The exchange: submissions checked against their plan and what is on
+//! record, streamed to the object store under the broker's seal (see
+//! `upload`), and made documents; and the sweep of uploads that never
+//! became documents. Plans, retrievals and shares have modules of their
+//! own.
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,22 +14,19 @@ use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
 use super::correction::Agreement;
+use super::plan::PlannedRecipient;
 use super::receipt::Receipt;
-use super::scan::{Scanned, Scanner};
 use super::store::{self, DocumentRecord, RecipientRecord};
-use super::{sha256_hex, DocumentError, DocumentType, Manifest};
+use super::upload::{complete, discard, receive};
+use super::{sha256_hex, DocumentError, Manifest};
 use crate::audit::{AuditEvent, Outcome as AuditOutcome};
-use crate::cases::CaseFacts;
 use crate::clock::rfc3339;
-use crate::consent::{ConsentFacts, Purpose, SubjectConsents};
-use crate::jose::jwe::{Jwe, Recipient};
-use crate::jose::{Jwk, KeyUse};
-use crate::parties::{self, KeyStatus, Party};
-use crate::policy::actions::{ShareDocument, SubmitDocument};
-use crate::policy::{Action, Allowed, Authorized, PolicyEngine, Resource};
-use crate::storage::objects::Upload;
-use crate::storage::sealed::{self, Kek, SealError, Sealer};
-use crate::storage::{Db, Engine, Objects};
+use crate::jose::Jwk;
+use crate::parties::Party;
+use crate::policy::actions::SubmitDocument;
+use crate::policy::{Allowed, Authorized};
+use crate::storage::sealed::{self, Kek, SealError};
+use crate::storage::{Db, Objects};
 
 /// Limits on what a party may send.
 #[derive(Debug, Clone, Copy)]
@@ -46,76 +44,6 @@ pub struct Vault {
     pub kek: Kek,
     pub broker_key: Arc<Jwk>,
     pub limits: Limits,
-}
-
-/// A party entitled to receive a document now, with the keys to encrypt to.
-#[derive(Debug, Clone)]
-pub struct PlannedRecipient {
-    pub party: Party,
-    pub keys: Vec<Jwk>,
-}
-
-/// Which parties of the case may receive a document of this type for this
-/// purpose about these subjects, each with its active encryption keys
-/// (never retired ones). For a consent-based purpose each party needs the
-/// consent of every subject.
-pub async fn plan(
-    db: &Db,
-    engine: &PolicyEngine,
-    case: &CaseFacts,
-    document_type: DocumentType,
-    purpose: Purpose,
-    consents: &SubjectConsents,
-    now: &str,
-) -> Result<Vec<PlannedRecipient>, DocumentError> {
-    let members: Vec<_> = parties::with_keys(db, &case.members)
-        .await?
-        .into_iter()
-        .filter(|(party, _)| party.is_active())
-        .collect();
-    let requests: Vec<(&Party, serde_json::Value)> = members
-        .iter()
-        .map(|(party, _)| {
-            let facts = consents.facts(purpose, document_type, Some(party), now);
-            (party, receive_context(document_type, purpose, &facts))
-        })
-        .collect();
-    let decisions =
-        engine.decide_each(&requests, Action::ReceiveDocument, &Resource::Case(case))?;
-    let mut planned = Vec::new();
-    for ((party, keys), decision) in members.into_iter().zip(decisions) {
-        if !decision.allowed {
-            continue;
-        }
-        let keys: Vec<Jwk> = keys
-            .into_iter()
-            .filter(|k| k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active)
-            .map(|k| k.jwk)
-            .collect();
-        if !keys.is_empty() {
-            planned.push(PlannedRecipient { party, keys });
-        }
-    }
-    Ok(planned)
-}
-
-/// The context of a `ReceiveDocument` (or `SubmitDocument`) decision.
-pub fn receive_context(
-    document_type: DocumentType,
-    purpose: Purpose,
-    facts: &ConsentFacts,
-) -> serde_json::Value {
-    let mut context =
-        serde_json::json!({ "document_type": document_type.as_str(), "purpose": purpose.as_str() });
-    merge(&mut context, facts.context());
-    context
-}
-
-/// Adds the members of `extra` (an object) to `context` (an object).
-pub fn merge(context: &mut serde_json::Value, extra: serde_json::Value) {
-    if let (Some(into), serde_json::Value::Object(from)) = (context.as_object_mut(), extra) {
-        into.extend(from);
-    }
 }
 
 /// A verified manifest with the plan it must match.
@@ -467,189 +395,6 @@ where
     }
 }
 
-/// Streams the body through the scanner, the hash and the seal into a new
-/// object, and answers the upload still to be completed if `accept` takes
-/// the envelope received (its scan and its SHA-256); otherwise the upload
-/// is abandoned. `length` is the envelope's length as its sender declared
-/// it, if it did.
-async fn receive<S, E>(
-    vault: &Vault,
-    object_key: &str,
-    case_key: &[u8; 32],
-    length: Option<u64>,
-    body: &mut S,
-    accept: impl FnOnce(&Scanned, &str) -> Result<(), DocumentError>,
-) -> Result<(Upload, Scanned, String), DocumentError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Display,
-{
-    let mut upload = vault
-        .objects
-        .start_upload(object_key, length.map(sealed::sealed_len))
-        .await?;
-    let received = feed(vault, &mut upload, case_key, body)
-        .await
-        .and_then(|(scanned, sha256)| {
-            accept(&scanned, &sha256)?;
-            Ok((scanned, sha256))
-        });
-    match received {
-        Ok((scanned, sha256)) => Ok((upload, scanned, sha256)),
-        Err(e) => {
-            upload.abort().await;
-            Err(e)
-        }
-    }
-}
-
-/// Completes the object and writes, without committing, what makes it a
-/// document (`stage`). On PostgreSQL the writes, each a round trip to the
-/// database, go on while the object store completes the object, and the
-/// caller commits them only once the object is durable; their connection
-/// waits on the store meanwhile, so this is done only while the database
-/// allows it ([`Db::hold_while_waiting`]). Otherwise, and always on
-/// SQLite, the writes follow the object: there a writing transaction holds
-/// the database's one write lock, which must not wait on the object store.
-async fn complete(
-    vault: &Vault,
-    object: Upload,
-    stage: impl Future<Output = Result<Option<store::Staged>, DocumentError>>,
-) -> Result<Option<store::Staged>, DocumentError> {
-    let holding = match vault.db.engine() {
-        Engine::Postgres => vault.db.hold_while_waiting(),
-        Engine::Sqlite => None,
-    };
-    if holding.is_some() {
-        let (completed, staged) = tokio::join!(object.finish(), stage);
-        // An object that failed to complete drops the staged writes.
-        completed?;
-        staged
-    } else {
-        object.finish().await?;
-        stage.await
-    }
-}
-
-/// Bytes of sealed output gathered before they are handed to the upload;
-/// an upload that streams takes every sealed chunk as it is made.
-const FLUSH_BYTES: usize = 1024 * 1024;
-
-async fn feed<S, E>(
-    vault: &Vault,
-    upload: &mut Upload,
-    case_key: &[u8; 32],
-    body: &mut S,
-) -> Result<(Scanned, String), DocumentError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Display,
-{
-    let flush = if upload.streams() {
-        sealed::CHUNK
-    } else {
-        FLUSH_BYTES
-    };
-    // What one flush holds; each goes to the upload as it is, uncopied.
-    let capacity = sealed::sealed_len(flush as u64) as usize;
-    let mut sealer = Sealer::new(case_key)?;
-    let mut sealed = Vec::with_capacity(capacity);
-    sealed.extend_from_slice(sealer.header());
-    let mut scanner = Scanner::new();
-    let mut hasher = Hasher::start();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| DocumentError::Incomplete(e.to_string()))?;
-        if scanner.size() + chunk.len() as u64 > vault.limits.max_envelope_bytes {
-            return Err(DocumentError::TooLarge(vault.limits.max_envelope_bytes));
-        }
-        hasher.update(chunk.clone()).await;
-        scanner
-            .push(&chunk)
-            .map_err(DocumentError::EnvelopeSyntax)?;
-        sealer.push(&chunk, &mut sealed)?;
-        if sealed.len() >= flush {
-            let full = std::mem::replace(&mut sealed, Vec::with_capacity(capacity));
-            upload.write(Bytes::from(full)).await?;
-        }
-    }
-    sealer.finish(&mut sealed)?;
-    upload.write(Bytes::from(sealed)).await?;
-    let scanned = scanner.finish().map_err(DocumentError::EnvelopeSyntax)?;
-    Ok((scanned, hasher.finish().await))
-}
-
-/// The envelope's SHA-256, computed on a task of its own so that it runs
-/// beside the scanning and sealing (it costs more than both together).
-/// Pieces are handed over in batches of [`HASH_BATCH`] bytes.
-struct Hasher {
-    batch: Vec<Bytes>,
-    batched: usize,
-    pieces: tokio::sync::mpsc::Sender<Vec<Bytes>>,
-    digest: tokio::task::JoinHandle<String>,
-}
-
-/// Bytes handed to the hashing task at a time.
-const HASH_BATCH: usize = 256 * 1024;
-
-impl Hasher {
-    fn start() -> Hasher {
-        let (pieces, mut received) = tokio::sync::mpsc::channel::<Vec<Bytes>>(4);
-        let digest = tokio::spawn(async move {
-            let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-            while let Some(batch) = received.recv().await {
-                for piece in batch {
-                    context.update(&piece);
-                }
-            }
-            crate::pki::hex(context.finish().as_ref())
-        });
-        Hasher {
-            batch: Vec::new(),
-            batched: 0,
-            pieces,
-            digest,
-        }
-    }
-
-    async fn update(&mut self, piece: Bytes) {
-        self.batched += piece.len();
-        self.batch.push(piece);
-        if self.batched >= HASH_BATCH {
-            self.hand_over().await;
-        }
-    }
-
-    async fn hand_over(&mut self) {
-        self.batched = 0;
-        // The task ends only when the sender is dropped.
-        let _ = self.pieces.send(std::mem::take(&mut self.batch)).await;
-    }
-
-    /// The hex digest of everything handed over.
-    async fn finish(mut self) -> String {
-        self.hand_over().await;
-        drop(self.pieces);
-        match self.digest.await {
-            Ok(digest) => digest,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // The runtime is shutting down: no digest matches, nothing is stored.
-            Err(_) => String::new(),
-        }
-    }
-}
-
-/// Removes an object that did not become a document, and its pending record.
-async fn discard(vault: &Vault, object_key: &str) {
-    match vault.objects.delete_upload(object_key).await {
-        Ok(()) => {
-            if let Err(e) = store::forget_upload(&vault.db, object_key).await {
-                tracing::warn!(error = %e, object_key, "pending upload left for the sweep");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, object_key, "object left for the sweep"),
-    }
-}
-
 pub(super) fn erased(e: SealError) -> DocumentError {
     match e {
         SealError::Erased(_) => DocumentError::Erased,
@@ -682,71 +427,6 @@ pub fn evidence(
         policy_set: String::new(),
         detail,
     }
-}
-
-/// Adds a recipient entry, made by a holder, for a party entitled to the
-/// document now. Only the entry is accepted, so the protected header and
-/// the ciphertext cannot change; the entry itself is checked against the
-/// profile and the new party's active keys.
-pub async fn share(
-    vault: &Vault,
-    proof: &Authorized<ShareDocument>,
-    doc: &DocumentRecord,
-    party: &Party,
-    entry: Recipient,
-    now: OffsetDateTime,
-) -> Result<RecipientRecord, DocumentError> {
-    let kid = entry
-        .kid()
-        .ok_or_else(|| {
-            DocumentError::Envelope(crate::jose::JoseError::Malformed(
-                "the entry needs a kid".into(),
-            ))
-        })?
-        .to_owned();
-    let active = parties::keys(&vault.db, &party.id).await?;
-    if !active
-        .iter()
-        .any(|k| k.kid == kid && k.key_use == KeyUse::Encrypt && k.status == KeyStatus::Active)
-    {
-        return Err(DocumentError::RecipientNotInPlan(kid));
-    }
-    let mut head: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&doc.envelope_head)
-            .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
-    head.insert(
-        "ciphertext".into(),
-        serde_json::Value::String(String::new()),
-    );
-    let mut jwe =
-        Jwe::from_members(head).map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?;
-    jwe.recipients = vec![entry.clone()];
-    jwe.validate(1).map_err(DocumentError::Envelope)?;
-    let at = rfc3339(now);
-    let record = RecipientRecord {
-        kid: kid.clone(),
-        party: party.id.clone(),
-        added_by: proof.principal().clone(),
-        added_at: at.clone(),
-        share_entry: Some(
-            serde_json::to_string(&entry)
-                .map_err(|e| DocumentError::EnvelopeSyntax(e.to_string()))?,
-        ),
-    };
-    let evidence = evidence(
-        doc,
-        proof.principal().as_str(),
-        "DocumentShared",
-        &at,
-        serde_json::json!({
-            "recipient": party.id.as_str(),
-            "kid": kid,
-        }),
-    );
-    if !store::add_share(&vault.db, &doc.id, &record, &evidence).await? {
-        return Err(DocumentError::AlreadyRecipient(party.id.to_string(), kid));
-    }
-    Ok(record)
 }
 
 /// Deletes the objects of uploads started before `before` that never became

@@ -10,10 +10,13 @@ pub mod erasure;
 pub mod exchange;
 pub mod manifest;
 pub mod party;
+pub mod plan;
 pub mod receipt;
 pub mod retrieve;
 pub mod scan;
+pub mod share;
 pub mod store;
+mod upload;
 
 use std::fmt;
 use std::str::FromStr;

@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::audit::{self, AuditEvent};
 use crate::cases::{CaseFacts, CaseId, CaseState};
 use crate::consent::{LawfulBasis, Purpose, SubjectConsent, SubjectConsents};
-use crate::documents::exchange::receive_context;
+use crate::documents::plan::receive_context;
 use crate::documents::store::{self, DocumentRecord};
 use crate::documents::{DocumentError, DocumentId, DocumentType};
 use crate::ids;

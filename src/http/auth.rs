@@ -77,7 +77,7 @@ impl Caller {
         mut context: serde_json::Value,
         consent: &ConsentFacts,
     ) -> Result<Allowed<A>, ApiError> {
-        crate::documents::exchange::merge(&mut context, consent.context());
+        crate::documents::plan::merge(&mut context, consent.context());
         let at = state.now();
         let meta = RequestMeta {
             request_id: self.request_id.as_deref(),

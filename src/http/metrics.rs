@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::storage::objects::StreamingCounts;
+use crate::storage::streaming::StreamingCounts;
 
 /// Request count and summed seconds, by (action, status).
 type RequestCounts = BTreeMap<(&'static str, u16), (u64, f64)>;

@@ -6,8 +6,10 @@
 //! `Any` driver, so one implementation per concern serves both databases and
 //! one test suite proves it on both. Migrations stay per backend.
 
+mod local;
 pub mod objects;
 pub mod sealed;
+pub mod streaming;
 
 use std::str::FromStr;
 use std::sync::Arc;

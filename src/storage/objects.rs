@@ -3,22 +3,22 @@
 //! conditional writes (see DESIGN): each upload writes a fresh key and the
 //! database decides what exists.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     ClientOptions, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
     WriteMultipart,
 };
-use tokio_util::task::AbortOnDropHandle;
 
+use super::local::{local_error, read_file, remove_staging_files, LocalFlush};
+use super::streaming::{Streaming, StreamingCounts, StreamingPut};
 use crate::config::{ObjectBackend, Settings};
 use crate::secret::{self, SecretError};
 
@@ -155,10 +155,7 @@ impl Objects {
 
     /// How streaming PUTs ended, on S3 with streaming on.
     pub fn streaming_counts(&self) -> Option<StreamingCounts> {
-        self.streaming.as_ref().map(|s| StreamingCounts {
-            stored: s.stored.load(Ordering::Relaxed),
-            given_way: s.given_way.load(Ordering::Relaxed),
-        })
+        self.streaming.as_ref().map(|s| s.counts())
     }
 
     /// Whether the store answers now: a missing probe object still proves
@@ -225,7 +222,7 @@ impl Objects {
     }
 
     /// Reads an object as a stream of byte chunks. A local file is read
-    /// [`LOCAL_READ`] bytes per blocking call (object_store's own stream
+    /// a mebibyte (`local::LOCAL_READ`) per blocking call (object_store's own stream
     /// reads 8 KiB per call, a thread hand-off every 8 KiB).
     pub async fn stream(
         &self,
@@ -266,113 +263,6 @@ impl Objects {
     }
 }
 
-/// Removes the staging files object_store writes beside `file` during a
-/// multipart upload: `<name>#<number>`.
-fn remove_staging_files(file: &std::path::Path) -> std::io::Result<()> {
-    let (Some(folder), Some(name)) = (file.parent(), file.file_name()) else {
-        return Ok(());
-    };
-    let prefix = format!("{}#", name.to_string_lossy());
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let entry_name = entry.file_name();
-        let entry_name = entry_name.to_string_lossy();
-        let staged = entry_name
-            .strip_prefix(&prefix)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if staged {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Size of each read from the local directory: one chunk of it is in
-/// memory per retrieval.
-pub const LOCAL_READ: u64 = 1024 * 1024;
-
-/// Streams `range` of a local file in [`LOCAL_READ`] pieces, each read on
-/// the blocking pool. The next piece is read while the current one is
-/// consumed (opened from the seal and sent), so disk and network overlap;
-/// at most two pieces are in memory and no thread waits on a slow reader.
-fn read_file(
-    file: std::fs::File,
-    path: std::path::PathBuf,
-    range: std::ops::Range<u64>,
-) -> BoxStream<'static, Result<Bytes, ObjectError>> {
-    let mut reader = FileReader {
-        file: Arc::new(file),
-        path: Arc::new(path),
-        at: range.start,
-        end: range.end,
-        next: None,
-    };
-    reader.read_ahead();
-    futures::stream::unfold(reader, |mut reader| async move {
-        let next = reader.next.take()?;
-        let piece = match next.await {
-            Ok(Ok(piece)) => piece,
-            Ok(Err(e)) => {
-                let e = ObjectError::Unavailable(object_store::Error::Generic {
-                    store: "local",
-                    source: format!("{}: {e}", reader.path.display()).into(),
-                });
-                return Some((Err(e), reader));
-            }
-            Err(e) => {
-                let e = ObjectError::Unavailable(object_store::Error::JoinError { source: e });
-                return Some((Err(e), reader));
-            }
-        };
-        reader.read_ahead();
-        Some((Ok(Bytes::from(piece)), reader))
-    })
-    .boxed()
-}
-
-/// A local file being read piece by piece, one piece ahead.
-struct FileReader {
-    file: Arc<std::fs::File>,
-    path: Arc<std::path::PathBuf>,
-    /// Where the next read starts.
-    at: u64,
-    end: u64,
-    /// The read under way, if any bytes remain.
-    next: Option<tokio::task::JoinHandle<std::io::Result<Vec<u8>>>>,
-}
-
-impl FileReader {
-    fn read_ahead(&mut self) {
-        if self.at >= self.end {
-            return;
-        }
-        let length = (self.end - self.at).min(LOCAL_READ) as usize;
-        let (file, at) = (self.file.clone(), self.at);
-        self.at += length as u64;
-        self.next = Some(tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Seek};
-            // Pieces are read one after another, so the file's own position
-            // serves; read_to_end fills the buffer without zeroing it first.
-            let mut buffer = Vec::with_capacity(length);
-            (&*file).seek(std::io::SeekFrom::Start(at))?;
-            (&*file).take(length as u64).read_to_end(&mut buffer)?;
-            if buffer.len() < length {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(buffer)
-        }));
-    }
-}
-
 /// The smallest object that streams into its PUT on S3: anything smaller
 /// arrives about at once, so a PUT of it whole loses nothing (and keeps
 /// object_store's retries).
@@ -392,44 +282,6 @@ pub struct Upload {
     part_size: usize,
     /// On a local directory, what to flush once the file is complete.
     local: Option<LocalFlush>,
-}
-
-/// What makes a new local object durable: the file, and every folder from
-/// its own up to the store's root, since the upload may have created any of
-/// them (or another upload may have, without having flushed it yet).
-struct LocalFlush {
-    root: std::path::PathBuf,
-    file: std::path::PathBuf,
-}
-
-impl LocalFlush {
-    /// Flushes them all at once: the syncs share the file system's journal
-    /// commits, so this takes about as long as one.
-    async fn run(self) -> Result<(), ObjectError> {
-        let paths = std::iter::once(self.file.as_path()).chain(
-            self.file
-                .ancestors()
-                .skip(1)
-                .take_while(|folder| folder.starts_with(&self.root)),
-        );
-        let syncs = paths.map(|path| {
-            let path = path.to_owned();
-            tokio::task::spawn_blocking(move || std::fs::File::open(&path)?.sync_all())
-        });
-        for synced in futures::future::join_all(syncs).await {
-            synced
-                .map_err(|e| local_error(std::io::Error::other(e)))?
-                .map_err(local_error)?;
-        }
-        Ok(())
-    }
-}
-
-fn local_error(e: std::io::Error) -> ObjectError {
-    ObjectError::Unavailable(object_store::Error::Generic {
-        store: "local",
-        source: Box::new(e),
-    })
 }
 
 enum UploadState {
@@ -478,18 +330,11 @@ impl Upload {
                     .await?;
             }
             UploadState::Streaming(mut put) => {
-                let completed = put.complete().await;
-                let counter = match &completed {
-                    Ok(()) => &put.counts.stored,
-                    Err(_) => &put.counts.given_way,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Err(reason) = completed {
+                if let Err(reason) = put.complete().await {
                     // Not an error: the bytes are all here, and S3 stored
                     // nothing of a PUT that did not complete.
                     tracing::info!(%reason, object = %self.path, "the streaming PUT gave way; writing the object in one piece");
-                    let pieces = std::mem::take(&mut put.pieces);
-                    drop(put);
+                    let pieces = put.into_pieces();
                     self.store
                         .put(&self.path, PutPayload::from_iter(pieces))
                         .await?;
@@ -518,223 +363,6 @@ impl Upload {
             if let Err(e) = writer.abort().await {
                 tracing::warn!(error = %e, "could not abort an upload; the sweeper will remove it");
             }
-        }
-    }
-}
-
-/// Streaming PUTs to S3: an object of [`STREAM_FROM`] up to a part goes
-/// out in one PUT while it is still being written, so the store receives an envelope
-/// while the broker does, instead of after. object_store writes only
-/// bodies it holds whole, so this one request is made here: addressed as
-/// the store addresses the object, signed (SigV4, unsigned payload, as the
-/// store's own requests) with the store's own credentials. Its length is
-/// declared up front, so S3 stores nothing of a PUT cut short.
-///
-/// Every byte is also kept (as in a one-piece PUT, at most a part), and
-/// the latest piece is held back until [`Upload::finish`], so the object
-/// cannot exist before. If the sender pauses longer than the stall limit
-/// (field links do; S3 drops a request idle for 20 s), or the PUT fails,
-/// the stream gives way and the object is written in one piece at the end.
-#[derive(Debug)]
-pub struct Streaming {
-    s3: Arc<AmazonS3>,
-    http: reqwest::Client,
-    region: String,
-    /// The longest pause in the body before the PUT is given up.
-    stall: Duration,
-    /// How long S3 may take to answer once the body is sent.
-    answer: Duration,
-    /// Streaming PUTs that stored their object, and that gave way.
-    stored: AtomicU64,
-    given_way: AtomicU64,
-}
-
-/// How streaming PUTs ended since the broker started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamingCounts {
-    /// Objects stored by a PUT that streamed them in as they arrived.
-    pub stored: u64,
-    /// PUTs given up (a sender that paused, a store that failed), whose
-    /// objects were written in one piece at the end.
-    pub given_way: u64,
-}
-
-impl Streaming {
-    fn new(
-        s3: Arc<AmazonS3>,
-        settings: &crate::config::S3Settings,
-    ) -> Result<Streaming, ObjectConfigError> {
-        let http = reqwest::Client::builder()
-            .http1_only()
-            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(5)))
-            .build()
-            .map_err(|e| ObjectConfigError::S3(e.to_string()))?;
-        Ok(Streaming {
-            s3,
-            http,
-            region: settings.region.clone(),
-            stall: Duration::from_secs(settings.stream_stall_secs),
-            answer: Duration::from_secs(settings.timeout_secs),
-            stored: AtomicU64::new(0),
-            given_way: AtomicU64::new(0),
-        })
-    }
-
-    async fn start(self: &Arc<Self>, path: &ObjectPath, size: u64) -> StreamingPut {
-        let (sender, pieces) = tokio::sync::mpsc::unbounded_channel();
-        let request =
-            AbortOnDropHandle::new(tokio::spawn(self.clone().put(path.clone(), size, pieces)));
-        StreamingPut {
-            pieces: Vec::new(),
-            written: 0,
-            size,
-            held: None,
-            sender: Some(sender),
-            request,
-            answer: self.answer,
-            counts: self.clone(),
-        }
-    }
-
-    /// The PUT itself; its body is what arrives on `pieces`.
-    async fn put(
-        self: Arc<Self>,
-        path: ObjectPath,
-        size: u64,
-        pieces: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
-    ) -> Result<(), String> {
-        use object_store::signer::Signer;
-        // The store's own address for the object (a presigned URL, less its
-        // query-string signature).
-        let mut url = self
-            .s3
-            .signed_url(http::Method::PUT, &path, Duration::from_secs(60))
-            .await
-            .map_err(|e| e.to_string())?;
-        url.set_query(None);
-        let credential = self
-            .s3
-            .credentials()
-            .get_credential()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut signed = http::Request::builder()
-            .method(http::Method::PUT)
-            .uri(url.as_str())
-            .body(object_store::client::HttpRequestBody::empty())
-            .map_err(|e| e.to_string())?;
-        AwsAuthorizer::new(&credential, "s3", &self.region)
-            .with_sign_payload(false)
-            .try_authorize(&mut signed, None)
-            .map_err(|e| e.to_string())?;
-        let stall = self.stall;
-        let body = futures::stream::unfold(Some(pieces), move |pieces| async move {
-            let mut pieces = pieces?;
-            match tokio::time::timeout(stall, pieces.recv()).await {
-                Ok(Some(piece)) => Some((Ok(piece), Some(pieces))),
-                // Every piece went out (or the upload was abandoned, short of
-                // the declared length).
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the sender paused",
-                    )),
-                    None,
-                )),
-            }
-        });
-        let response = self
-            .http
-            .put(url)
-            .headers(signed.headers().clone())
-            .header(http::header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("S3 answered {}", response.status()))
-        }
-    }
-}
-
-/// A streaming PUT under way.
-struct StreamingPut {
-    /// Everything written, for a one-piece PUT if the stream gives way.
-    pieces: Vec<Bytes>,
-    written: u64,
-    /// The length the PUT declared.
-    size: u64,
-    /// The latest piece, sent only by [`StreamingPut::complete`].
-    held: Option<Bytes>,
-    /// None once the stream has given way.
-    sender: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
-    /// The task making the PUT; it ends with its upload.
-    request: AbortOnDropHandle<Result<(), String>>,
-    answer: Duration,
-    /// Where its outcome is counted.
-    counts: Arc<Streaming>,
-}
-
-impl StreamingPut {
-    /// Keeps the piece and sends the one before it. Never waits on S3: the
-    /// pieces in flight are the ones kept anyway.
-    fn write(&mut self, piece: Bytes) {
-        self.written += piece.len() as u64;
-        self.pieces.push(piece.clone());
-        if self.written > self.size {
-            self.give_way();
-            return;
-        }
-        if let (Some(earlier), Some(sender)) = (self.held.replace(piece), &self.sender) {
-            // A PUT that already ended shows in `complete`.
-            let _ = sender.send(earlier);
-        }
-    }
-
-    /// Cuts the PUT off short of its length: S3 stores nothing of it.
-    fn give_way(&mut self) {
-        self.sender = None;
-        self.request.abort();
-    }
-
-    /// Sends the last piece and waits for S3's answer.
-    async fn complete(&mut self) -> Result<(), String> {
-        if self.written != self.size {
-            self.give_way();
-            return Err(format!(
-                "{} bytes were written of the {} the PUT declared",
-                self.written, self.size
-            ));
-        }
-        let sender = self.sender.take().ok_or("the upload outgrew its length")?;
-        if let Some(last) = self.held.take() {
-            if sender.send(last).is_err() {
-                drop(sender);
-                return Err(self.ended().await);
-            }
-        }
-        drop(sender);
-        match tokio::time::timeout(self.answer, &mut self.request).await {
-            Ok(Ok(answered)) => answered,
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => {
-                self.request.abort();
-                Err("S3 did not answer in time".into())
-            }
-        }
-    }
-
-    /// Why a PUT that stopped taking pieces ended.
-    async fn ended(&mut self) -> String {
-        match tokio::time::timeout(self.answer, &mut self.request).await {
-            Ok(Ok(Err(reason))) => reason,
-            Ok(Ok(Ok(()))) => "S3 answered before the body was complete".into(),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "the PUT stopped taking its body".into(),
         }
     }
 }
