@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -40,52 +39,13 @@ use ponte::documents::party::{self, Draft, Prepared};
 use ponte::documents::{DocumentId, SubjectId};
 use ponte::jose::{Jwk, KeyUse};
 
+mod large;
 mod relay;
+mod report;
 mod setup;
 
+use report::{percentile, Series};
 use setup::{postgres_from_env, rss_mib, s3_from_env, start_broker, Usage};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-struct Series {
-    name: String,
-    bytes: u64,
-    times: Vec<Duration>,
-}
-
-impl Series {
-    fn new(name: &str) -> Series {
-        Series {
-            name: name.to_owned(),
-            bytes: 0,
-            times: Vec::new(),
-        }
-    }
-    fn add(&mut self, bytes: usize, took: Duration) {
-        self.bytes += bytes as u64;
-        self.times.push(took);
-    }
-    fn throughput(&self) -> f64 {
-        let total: Duration = self.times.iter().sum();
-        self.bytes as f64 / (1024.0 * 1024.0) / total.as_secs_f64()
-    }
-    fn report(&mut self) -> f64 {
-        self.times.sort();
-        let mbps = self.throughput();
-        println!(
-            "  {:<28} n={:<4} median {:>9.2?}  p99 {:>9.2?}  {:>8.1} MiB/s",
-            self.name,
-            self.times.len(),
-            percentile(&self.times, 0.5),
-            percentile(&self.times, 0.99),
-            mbps
-        );
-        mbps
-    }
-}
 
 /// The child's consent, as the mission records it before it submits
 /// assessments: the subject, the signed form, the record.
@@ -476,62 +436,14 @@ async fn main() {
         1 << 30
     };
     let template = prepare(b"x");
-    let jwe: serde_json::Value = serde_json::from_slice(&template.envelope).unwrap();
-    let prefix = format!(
-        "{{\"protected\":{},\"recipients\":{},\"iv\":{},\"tag\":{},\"ciphertext\":\"",
-        jwe["protected"], jwe["recipients"], jwe["iv"], jwe["tag"]
-    );
-    let suffix = "\"}";
-    let chunk = Bytes::from(vec![b'A'; 1 << 20]);
-    let chunks = large / chunk.len() as u64;
-    let total = prefix.len() as u64 + chunks * chunk.len() as u64 + suffix.len() as u64;
-    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
-    hasher.update(prefix.as_bytes());
-    for _ in 0..chunks {
-        hasher.update(&chunk);
-    }
-    hasher.update(suffix.as_bytes());
-    let mut manifest = template.manifest.clone();
-    manifest.document_id = DocumentId::generate();
-    manifest.envelope_sha256 = ponte::pki::hex(hasher.finish().as_ref());
-    let token = manifest.sign(&signing).unwrap();
-    let parts = std::iter::once(Bytes::from(prefix.clone()))
-        .chain(std::iter::repeat_n(chunk.clone(), chunks as usize))
-        .chain(std::iter::once(Bytes::from_static(suffix.as_bytes())));
-    let body =
-        reqwest::Body::wrap_stream(futures::stream::iter(parts.map(Ok::<_, std::io::Error>)));
-    let started = Instant::now();
-    let (status, _) = mission.submit(&case, &token, body).await.unwrap();
-    let up = started.elapsed();
-    assert_eq!(status, 201);
-    let (peak_in, _) = rss_mib(broker.child.id());
-    let started = Instant::now();
-    let response = mission
-        .http()
-        .get(mission.url(&format!(
-            "/v1/documents/{}/envelope?purpose=best_interest_assessment",
-            manifest.document_id
-        )))
-        .send()
-        .await
-        .unwrap();
-    let mut stream = response.bytes_stream();
-    let mut received = 0u64;
-    while let Some(piece) = stream.next().await {
-        received += piece.unwrap().len() as u64;
-    }
-    let down = started.elapsed();
-    assert_eq!(received, total);
-    let (peak, _) = rss_mib(broker.child.id());
-    println!(
-        "{} MiB envelope: in {:.1?} ({:.0} MiB/s), out {:.1?} ({:.0} MiB/s); broker RSS idle {:.0} MiB, peak after upload {:.0} MiB, peak overall {:.0} MiB (target < 128 MiB)",
-        total >> 20,
-        up,
-        total as f64 / 1048576.0 / up.as_secs_f64(),
-        down,
-        total as f64 / 1048576.0 / down.as_secs_f64(),
+    large::in_and_out(
+        &mission,
+        &case,
+        &signing,
+        &template,
+        large,
+        broker.child.id(),
         idle_rss,
-        peak_in,
-        peak
-    );
+    )
+    .await;
 }

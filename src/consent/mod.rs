@@ -7,12 +7,14 @@
 //! and reaches every party that received a document under the consent as a
 //! signed notice in its inbox.
 
+mod change;
 pub mod code;
 mod facts;
 mod notices;
 mod purpose;
 pub mod receipt;
 mod store;
+mod subjects;
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,12 +27,13 @@ use crate::ids;
 use crate::parties::{Party, PartyError, PartyId, Role};
 use crate::storage::DbError;
 
+pub use change::{change, withdraw_with_code, Change, Changed};
 pub use facts::{ConsentFacts, SubjectConsent, SubjectConsents};
 pub use purpose::{registry, LawfulBasis, Purpose, PurposeInfo, UnknownPurpose};
 pub use store::{
-    add_subject, change, check_code, find, history, list_for_case, record, record_use, subjects,
-    unchecked_find_subject, withdraw_with_code, Change, Changed, NewConsent, Recorded,
+    check_code, find, history, list_for_case, record, record_use, NewConsent, Recorded,
 };
+pub use subjects::{add_subject, subjects, unchecked_find_subject};
 
 /// A consent record id: `cons-` and 26 base32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]

@@ -1,114 +1,25 @@
-//! Subject and consent queries. Every change of a consent is one
-//! transaction: the record's new state and version, its history entry with
-//! the signed receipt, and the withdrawal notices it owes.
+//! Consent queries: records as stated by the collecting party, their
+//! history, the codes that let a person withdraw, and whom a consent let
+//! receive what. Every change of a consent is one transaction: the
+//! record's new state and version, its history entry with the signed
+//! receipt, and the withdrawal notices it owes (see `change`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::receipt::ConsentReceipt;
+use super::subjects::unchecked_find_subject;
 use super::{
-    code, notices, ConsentChange, ConsentError, ConsentId, ConsentRecipient, ConsentRecord,
-    ConsentState, DataSubject, GivenBy, LawfulBasis, Notice, Purpose, Relation,
+    code, ConsentChange, ConsentError, ConsentId, ConsentRecipient, ConsentRecord, ConsentState,
+    GivenBy, LawfulBasis, Notice, Purpose,
 };
 use crate::cases::CaseId;
 use crate::documents::{DocumentId, DocumentType, SubjectId};
 use crate::jose::Jwk;
-use crate::parties::{Party, PartyId};
-use crate::policy::actions::{
-    AddSubject, ChangeConsent, ListConsents, ListSubjects, RecordConsent, WithdrawConsentWithCode,
-};
-use crate::policy::{Authorized, AuthorizedAnonymous};
+use crate::parties::PartyId;
+use crate::policy::actions::{ListConsents, RecordConsent};
+use crate::policy::Authorized;
 use crate::storage::Db;
-
-/// Adds a data subject to a case.
-pub async fn add_subject(
-    db: &Db,
-    proof: &Authorized<AddSubject>,
-    case: &CaseId,
-    id: &SubjectId,
-    relation: Relation,
-    representative: Option<&Party>,
-    at: &str,
-) -> Result<DataSubject, ConsentError> {
-    let done = sqlx::query(
-        "insert into data_subject (case_id, id, relation, representative, added_by, added_at)
-         values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
-    )
-    .bind(case.as_str())
-    .bind(id.as_str())
-    .bind(relation.as_str())
-    .bind(representative.map(|p| p.id.as_str()))
-    .bind(proof.principal().as_str())
-    .bind(at)
-    .execute(db.pool())
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ConsentError::SubjectExists(
-            id.as_str().into(),
-            case.clone(),
-        ));
-    }
-    Ok(DataSubject {
-        id: id.clone(),
-        case: case.clone(),
-        relation,
-        representative: representative.map(|p| p.id.clone()),
-        added_by: proof.principal().clone(),
-        added_at: at.to_owned(),
-    })
-}
-
-const SUBJECT_COLUMNS: &str = "case_id, id, relation, representative, added_by, added_at";
-
-fn subject_row(row: &AnyRow) -> Result<DataSubject, ConsentError> {
-    let corrupt = |e: &dyn std::fmt::Display| ConsentError::Corrupt(e.to_string());
-    Ok(DataSubject {
-        id: SubjectId::parse(&row.try_get::<String, _>("id")?).map_err(|e| corrupt(&e))?,
-        case: CaseId::parse(&row.try_get::<String, _>("case_id")?)?,
-        relation: row.try_get::<String, _>("relation")?.parse()?,
-        representative: row
-            .try_get::<Option<String>, _>("representative")?
-            .map(|p| PartyId::parse(&p))
-            .transpose()?,
-        added_by: PartyId::parse(&row.try_get::<String, _>("added_by")?)?,
-        added_at: row.try_get("added_at")?,
-    })
-}
-
-/// The data subjects of a case.
-pub async fn subjects(
-    db: &Db,
-    _proof: &Authorized<ListSubjects>,
-    case: &CaseId,
-) -> Result<Vec<DataSubject>, ConsentError> {
-    sqlx::query(&format!(
-        "select {SUBJECT_COLUMNS} from data_subject where case_id = $1 order by added_at, id"
-    ))
-    .bind(case.as_str())
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(subject_row)
-    .collect()
-}
-
-/// One data subject, for checks before a decision.
-pub async fn unchecked_find_subject(
-    db: &Db,
-    case: &CaseId,
-    id: &SubjectId,
-) -> Result<Option<DataSubject>, ConsentError> {
-    sqlx::query(&format!(
-        "select {SUBJECT_COLUMNS} from data_subject where case_id = $1 and id = $2"
-    ))
-    .bind(case.as_str())
-    .bind(id.as_str())
-    .fetch_optional(db.pool())
-    .await?
-    .as_ref()
-    .map(subject_row)
-    .transpose()
-}
 
 /// A consent as the collecting party states it.
 #[derive(Debug, Clone)]
@@ -319,7 +230,7 @@ async fn check_evidence(
     Ok(())
 }
 
-fn history_entry(
+pub(super) fn history_entry(
     broker_key: &Jwk,
     record: &ConsentRecord,
     changed_by: &str,
@@ -340,7 +251,7 @@ fn history_entry(
     })
 }
 
-async fn insert_change(
+pub(super) async fn insert_change(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     consent: &ConsentId,
     change: &ConsentChange,
@@ -463,129 +374,6 @@ pub(super) async fn for_subjects(
     .collect::<Result<_, _>>()?;
     records.retain(|r| subjects.contains(&r.subject));
     Ok(records)
-}
-
-/// A change a party makes to a consent.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub to: ConsentState,
-    pub reason: Option<String>,
-}
-
-/// What a change returns: the record after it, its history entry, and the
-/// ids of the withdrawal notices it sent.
-#[derive(Debug, Clone)]
-pub struct Changed {
-    pub record: ConsentRecord,
-    pub change: ConsentChange,
-    pub notices: Vec<String>,
-}
-
-/// Whether a party in `role` may move a consent to `to` is the policy's
-/// to decide; whether the record can move there at all is decided here.
-fn transition(record: &ConsentRecord, to: ConsentState, now: &str) -> Result<(), ConsentError> {
-    let from = record.state_at(now);
-    let allowed = match to {
-        ConsentState::Withdrawn | ConsentState::Revoked => from == ConsentState::Given,
-        ConsentState::Invalidated => matches!(from, ConsentState::Given | ConsentState::Refused),
-        _ => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ConsentError::Transition {
-            id: record.id.clone(),
-            state: from,
-            to,
-        })
-    }
-}
-
-/// Changes a consent on a party's authority: the collector withdrawing on
-/// the person's behalf, a court revoking or invalidating it.
-pub async fn change(
-    db: &Db,
-    broker_key: &Jwk,
-    proof: &Authorized<ChangeConsent>,
-    record: &ConsentRecord,
-    change: Change,
-    now: &str,
-) -> Result<Changed, ConsentError> {
-    let on_behalf = change.to == ConsentState::Withdrawn;
-    apply(
-        db,
-        broker_key,
-        record,
-        change,
-        &format!("party:{}", proof.principal()),
-        on_behalf,
-        now,
-    )
-    .await
-}
-
-/// Withdraws a consent for the person who holds its code.
-pub async fn withdraw_with_code(
-    db: &Db,
-    broker_key: &Jwk,
-    _proof: &AuthorizedAnonymous<WithdrawConsentWithCode>,
-    record: &ConsentRecord,
-    reason: Option<String>,
-    now: &str,
-) -> Result<Changed, ConsentError> {
-    let change = Change {
-        to: ConsentState::Withdrawn,
-        reason,
-    };
-    apply(db, broker_key, record, change, "subject", false, now).await
-}
-
-async fn apply(
-    db: &Db,
-    broker_key: &Jwk,
-    record: &ConsentRecord,
-    change: Change,
-    changed_by: &str,
-    on_behalf: bool,
-    now: &str,
-) -> Result<Changed, ConsentError> {
-    transition(record, change.to, now)?;
-    let mut next = record.clone();
-    next.state = change.to;
-    next.version += 1;
-    next.changed_at = now.to_owned();
-    let entry = history_entry(broker_key, &next, changed_by, on_behalf, change.reason)?;
-    let mut tx = db.begin().await?;
-    let updated = sqlx::query(
-        "update consent set state = $1, version = $2, changed_at = $3, code_sha256 = null
-         where id = $4 and version = $5",
-    )
-    .bind(next.state.as_str())
-    .bind(next.version)
-    .bind(&next.changed_at)
-    .bind(next.id.as_str())
-    .bind(record.version)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != 1 {
-        // Another change committed first; the caller sees the state it made.
-        let current = find(db, &record.id)
-            .await?
-            .ok_or_else(|| ConsentError::NotFound(record.id.clone()))?;
-        return Err(ConsentError::Transition {
-            id: record.id.clone(),
-            state: current.state_at(now),
-            to: change.to,
-        });
-    }
-    insert_change(&mut tx, &next.id, &entry).await?;
-    let notices = notices::issue(&mut tx, broker_key, &next, now).await?;
-    tx.commit().await?;
-    Ok(Changed {
-        record: next,
-        change: entry,
-        notices,
-    })
 }
 
 /// Checks a consent code, counting wrong ones: past [`code::MAX_FAILURES`]
