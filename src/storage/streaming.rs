@@ -12,16 +12,19 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::objects::ObjectConfigError;
 
-/// Streaming PUTs to S3: an object of [`STREAM_FROM`](super::objects::STREAM_FROM) up to a part goes
-/// out in one PUT while it is still being written, so the store receives an envelope
-/// while the broker does, instead of after. object_store writes only
-/// bodies it holds whole, so this one request is made here: addressed as
-/// the store addresses the object, signed (SigV4, unsigned payload, as the
-/// store's own requests) with the store's own credentials. Its length is
-/// declared up front, so S3 stores nothing of a PUT cut short.
+/// Streaming PUTs to S3: an object of
+/// [`STREAM_FROM`](super::objects::STREAM_FROM) up to a part goes out in
+/// one PUT while it is still being written, so the store receives an
+/// envelope while the broker does, instead of after. object_store writes
+/// only bodies it holds whole, so this one request is made here:
+/// addressed as the store addresses the object, signed (SigV4, unsigned
+/// payload, as the store's own requests) with the store's own credentials.
+/// Its length is declared up front, so S3 stores nothing of a PUT cut
+/// short.
 ///
 /// Every byte is also kept (as in a one-piece PUT, at most a part), and
-/// the latest piece is held back until [`Upload::finish`](super::objects::Upload::finish), so the object
+/// the latest piece is held back until
+/// [`Upload::finish`](super::objects::Upload::finish), so the object
 /// cannot exist before. If the sender pauses longer than the stall limit
 /// (field links do; S3 drops a request idle for 20 s), or the PUT fails,
 /// the stream gives way and the object is written in one piece at the end.
