@@ -427,3 +427,45 @@ pub async fn leaf_of(db: &Db, seq: i64) -> Result<Option<(u64, Hash)>, DbError> 
     })
     .transpose()
 }
+
+/// The events about `resource` (`document:…`), oldest first, each with
+/// its sequence number and, once integrated, its leaf index.
+pub async fn events_about(
+    db: &Db,
+    resource: &str,
+) -> Result<Vec<(i64, AuditEvent, Option<u64>)>, DbError> {
+    let rows = sqlx::query(&format!(
+        "select {EVENT_COLUMNS}, l.leaf_index from audit_event e
+         left join audit_leaf l on l.event_seq = e.seq
+         where e.resource = $1 order by e.seq"
+    ))
+    .bind(resource)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let (seq, event) = event_of(row)?;
+            let index: Option<i64> = row.try_get("leaf_index")?;
+            Ok((seq, event, index.map(|i| i as u64)))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DbError::from)
+}
+
+/// The leaf index of the first event of `action` about `resource`, if it
+/// is integrated.
+pub async fn first_leaf_about(
+    db: &Db,
+    resource: &str,
+    action: &str,
+) -> Result<Option<u64>, DbError> {
+    let index: Option<i64> = sqlx::query_scalar(
+        "select l.leaf_index from audit_event e join audit_leaf l on l.event_seq = e.seq
+         where e.resource = $1 and e.action = $2 order by e.seq limit 1",
+    )
+    .bind(resource)
+    .bind(action)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(index.map(|i| i as u64))
+}

@@ -18,7 +18,7 @@ use super::Query;
 use crate::app::AppState;
 use crate::audit::access::{self, AccessReport};
 use crate::audit::checkpoint::{self, Published};
-use crate::audit::log::{self, event_of, EVENT_COLUMNS};
+use crate::audit::log;
 use crate::audit::merkle;
 use crate::documents::store;
 use crate::documents::{DocumentError, DocumentId, SubjectId};
@@ -224,21 +224,9 @@ pub async fn document_evidence(
         )
         .await?;
     let published = fresh(&state).await?;
-    let rows = sqlx::query(&format!(
-        "select {EVENT_COLUMNS}, l.leaf_index from audit_event e
-         left join audit_leaf l on l.event_seq = e.seq
-         where e.resource = $1 order by e.seq"
-    ))
-    .bind(format!("document:{id}"))
-    .fetch_all(state.db.pool())
-    .await
-    .map_err(crate::storage::DbError::from)?;
     let mut events = Vec::new();
-    for row in &rows {
-        let (seq, event) = event_of(row).map_err(crate::storage::DbError::from)?;
-        let index: Option<i64> =
-            sqlx::Row::try_get(row, "leaf_index").map_err(crate::storage::DbError::from)?;
-        let inclusion = match index.map(|i| i as u64).filter(|i| *i < published.size) {
+    for (seq, event, index) in log::events_about(&state.db, &format!("document:{id}")).await? {
+        let inclusion = match index.filter(|i| *i < published.size) {
             Some(i) => Some(InclusionProof {
                 leaf_index: i,
                 tree_size: published.size,

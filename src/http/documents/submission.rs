@@ -285,16 +285,14 @@ async fn acceptance_leaf(state: &AppState, doc: &DocumentRecord) -> Option<u64> 
         tracing::warn!(error = %e, "could not integrate the audit log now");
         return None;
     }
-    let index: Option<i64> = sqlx::query_scalar(
-        "select l.leaf_index from audit_event e join audit_leaf l on l.event_seq = e.seq
-         where e.resource = $1 and e.action = 'DocumentAccepted' order by e.seq limit 1",
-    )
-    .bind(format!("document:{}", doc.id))
-    .fetch_optional(state.db.pool())
-    .await
-    .ok()
-    .flatten();
-    index.map(|i| i as u64)
+    let resource = format!("document:{}", doc.id);
+    match crate::audit::log::first_leaf_about(&state.db, &resource, "DocumentAccepted").await {
+        Ok(leaf) => leaf,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the acceptance's leaf");
+            None
+        }
+    }
 }
 
 fn answer(
