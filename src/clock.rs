@@ -1,4 +1,4 @@
-//! Time is injected through [`Clock`] so tests can pin it.
+//! Time is injected through [`Clock`](crate::clock::Clock) so tests can pin it.
 
 use std::fmt;
 use std::sync::Arc;

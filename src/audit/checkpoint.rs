@@ -42,7 +42,7 @@ pub enum NoteError {
     Origin { expected: String, found: String },
 }
 
-/// The 4-byte key hash of an Ed25519 note key: SHA-256(name || "\n" || 0x01 || key)[:4].
+/// The 4-byte key hash of an Ed25519 note key: `SHA-256(name || "\n" || 0x01 || key)[:4]`.
 pub fn key_hash(name: &str, public_key: &[u8]) -> [u8; 4] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(name.as_bytes());

@@ -47,7 +47,7 @@ fn split(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
-/// MTH(D[lo:hi]). Every left part of RFC 6962's recursion is a complete,
+/// `MTH(D[lo:hi])`. Every left part of RFC 6962's recursion is a complete,
 /// aligned subtree, so it is one node; the right edge is recomputed.
 fn mth(nodes: &impl Nodes, lo: u64, hi: u64) -> Option<Hash> {
     let n = hi - lo;

@@ -3,8 +3,8 @@
 //! change. Events hold ids, hashes and decisions, never personal data.
 //!
 //! The events table refuses update and delete on both databases, and every
-//! event becomes a leaf of an RFC 6962 Merkle tree ([`log`]) whose signed
-//! checkpoints ([`checkpoint`]) make any rewrite evident ([`verify`]).
+//! event becomes a leaf of an RFC 6962 Merkle tree ([`log`](crate::audit::log)) whose signed
+//! checkpoints ([`checkpoint`](crate::audit::checkpoint)) make any rewrite evident ([`verify`](crate::audit::verify)).
 
 pub mod access;
 pub mod checkpoint;

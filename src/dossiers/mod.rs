@@ -5,7 +5,7 @@
 //! collected on), then each envelope as the court receives it. A document
 //! the court is entitled to but cannot open yet is listed as awaiting share,
 //! and the ministry is asked to share it. `ponte dossier verify` checks an
-//! archive offline ([`verify`]).
+//! archive offline ([`verify`](crate::dossiers::verify)).
 
 pub mod archive;
 pub mod tar;

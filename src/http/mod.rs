@@ -1,4 +1,4 @@
-//! The HTTP surface. Each route maps to exactly one [`Action`] of the Cedar
+//! The HTTP surface. Each route maps to exactly one [`Action`](crate::policy::Action) of the Cedar
 //! schema; party routes authenticate the caller by its client certificate
 //! and authorize once before the domain call. This module only routes,
 //! extracts, converts and maps errors.

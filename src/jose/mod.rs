@@ -6,7 +6,7 @@
 //! - JWE (RFC 7516, 7518): general JSON, ECDH-ES+A256KW over X25519 and
 //!   P-256, A256GCM, one recipient entry per recipient key.
 //!
-//! Anything else is refused with a [`JoseError`]: `none`, other algorithms,
+//! Anything else is refused with a [`JoseError`](crate::jose::JoseError): `none`, other algorithms,
 //! `zip`, any `crit`, embedded or remote keys (`jwk`, `jku`, `x5u`, `x5c`),
 //! unknown keys, duplicate or too many recipients, a member name twice in
 //! any JSON object, oversize headers.

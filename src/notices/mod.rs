@@ -2,7 +2,7 @@
 //! decided, a state changed, a document awaiting share, a correction. Each
 //! is broker-signed, lands in the party's inbox (list, read, acknowledge)
 //! and, where the party registered a webhook, is pushed from a durable
-//! outbox ([`delivery`]). Notices carry ids only, never personal data.
+//! outbox ([`delivery`](crate::notices::delivery)). Notices carry ids only, never personal data.
 
 pub mod delivery;
 mod store;
@@ -86,7 +86,7 @@ pub struct InboxNotice {
     pub case: Option<CaseId>,
     pub party: PartyId,
     /// The broker-signed notice (compact JWS): [`Notice`], or for
-    /// withdrawals a [`crate::consent::WithdrawalNotice`].
+    /// withdrawals a [`WithdrawalNotice`](crate::consent::receipt::WithdrawalNotice).
     pub notice: String,
     pub created_at: String,
     pub read_at: Option<String>,

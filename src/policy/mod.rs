@@ -2,7 +2,7 @@
 //! schema in the same folder (the broker refuses to start otherwise), decide
 //! every party request once, before the domain call. Every decision, allow or
 //! deny, is audited with the ids of the deciding policies and the version of
-//! the policy set. Domain functions that change data take an [`Authorized`]
+//! the policy set. Domain functions that change data take an [`Authorized`](crate::policy::Authorized)
 //! proof, which only this module constructs.
 
 pub mod actions;
