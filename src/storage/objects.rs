@@ -222,8 +222,8 @@ impl Objects {
     }
 
     /// Reads an object as a stream of byte chunks. A local file is read
-    /// a mebibyte (`local::LOCAL_READ`) per blocking call (object_store's own stream
-    /// reads 8 KiB per call, a thread hand-off every 8 KiB).
+    /// a mebibyte (`local::LOCAL_READ`) per blocking call (object_store's
+    /// own stream reads 8 KiB per call, a thread hand-off every 8 KiB).
     pub async fn stream(
         &self,
         key: &str,
